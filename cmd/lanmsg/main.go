@@ -1,0 +1,170 @@
+// Command lanmsg is a zero-config LAN messaging service: `lanmsg serve`
+// prints the messages that `lanmsg send` sends it, over the length-header
+// protocol of the classic Python socket tutorial.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
+)
+
+// cli is the whole command line.
+type cli struct {
+	Version   kong.VersionFlag `help:"Print the version and exit."`
+	LogLevel  string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
+	LogFormat string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
+
+	Serve serveCmd `cmd:"" help:"Receive messages and print them to stdout."`
+	Send  sendCmd  `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
+}
+
+const description = `lanmsg: messages across the LAN, with no address to type.
+
+A server prints what clients send it. The wire format is the classic Python
+socket tutorial's (a 64-byte length header, then the UTF-8 message), so its
+client and server work with lanmsg too.
+
+  lanmsg serve                              # on one machine
+  lanmsg send --server HOST:5050 "hello"    # on another
+
+Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable,
+4 delivery not confirmed.`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// streams are the process's standard streams, injected for tests.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// run parses args, runs the chosen command and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cli
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("lanmsg"),
+		kong.Description(description),
+		kong.Vars{"version": versionString()},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code; panic(exitPanic{}) }),
+		kong.BindTo(streams{stdin, stdout, stderr}, (*streams)(nil)),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "lanmsg: internal error: %v\n", err)
+		return 1
+	}
+
+	kctx, code, done := parse(parser, args, &exitCode)
+	if done {
+		return code
+	}
+
+	log := newLogger(stderr, c.LogLevel, c.LogFormat)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, the next one ends the process at once.
+	go func() { <-ctx.Done(); stop() }()
+
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.Bind(log)
+	if err := kctx.Run(); err != nil {
+		return report(stderr, err)
+	}
+	return 0
+}
+
+// exitPanic unwinds kong's Exit (for --help and --version) back to run.
+type exitPanic struct{}
+
+// parse runs kong's parser, turning --help, --version and usage errors into
+// an exit code.
+func parse(parser *kong.Kong, args []string, exitCode *int) (kctx *kong.Context, code int, done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitPanic); !ok {
+				panic(r)
+			}
+			kctx, code, done = nil, *exitCode, true
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		return nil, report(parser.Stderr, usageError{err}), true
+	}
+	return kctx, 0, false
+}
+
+// report tells the person what went wrong and returns the exit code.
+func report(w io.Writer, err error) int {
+	var ce *cliError
+	if !errors.As(err, &ce) {
+		var ue usageError
+		if errors.As(err, &ue) {
+			ce = &cliError{code: exitUsage, err: ue.err, hint: "run 'lanmsg --help', or 'lanmsg COMMAND --help' for a command"}
+		} else {
+			ce = &cliError{code: exitFailure, err: err}
+		}
+	}
+	fmt.Fprintf(w, "lanmsg: error: %v\n", ce.err)
+	if ce.hint != "" {
+		fmt.Fprintf(w, "lanmsg: hint: %s\n", ce.hint)
+	}
+	return ce.code
+}
+
+// Exit codes.
+const (
+	exitFailure     = 1 // anything else
+	exitUsage       = 2 // bad flags, arguments or input
+	exitUnreachable = 3 // could not connect to a server, or none found
+	exitUnconfirmed = 4 // connected, but delivery was not confirmed
+)
+
+// cliError is an error for the person at the terminal, with an exit code
+// and, where it helps, a hint.
+type cliError struct {
+	code int
+	err  error
+	hint string
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+// newLogger builds the one logger of the process: console output on a
+// terminal, JSON otherwise, on stderr.
+func newLogger(w io.Writer, level, format string) *zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano // the process's one logger: set once, here
+	log := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	return &log
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/session"
+)
+
+// defaultPort is the tutorial's port.
+const defaultPort = 5050
+
+// shutdownGrace bounds a graceful shutdown, well inside the 2 s promised.
+const shutdownGrace = 1500 * time.Millisecond
+
+type serveCmd struct {
+	Listen      string `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
+	Name        string `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
+	NoAdvertise bool   `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
+	Format      string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
+
+	MaxPayload    byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (e.g. 64KiB, 1MiB). A larger one ends its session. Default ${default}."`
+	MaxSessions   int           `default:"1024" placeholder:"N" help:"Most sessions open at once; more are refused. Default ${default}."`
+	IdleTimeout   time.Duration `default:"5m" placeholder:"DURATION" help:"Close a session silent this long between messages. Default ${default}."`
+	HeaderTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Close a session that takes longer than this to send a 64-byte header once started. Default ${default}."`
+	ReadTimeout   time.Duration `default:"30s" placeholder:"DURATION" help:"Close a session that stalls this long inside a message. Default ${default}."`
+}
+
+func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) error {
+	cfg := session.Config{
+		MaxPayload:    int(c.MaxPayload),
+		MaxSessions:   c.MaxSessions,
+		IdleTimeout:   c.IdleTimeout,
+		HeaderTimeout: c.HeaderTimeout,
+		ReadTimeout:   c.ReadTimeout,
+	}
+	if c.MaxSessions < 1 {
+		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
+	}
+	if err := checkTimeouts(map[string]time.Duration{"--idle-timeout": c.IdleTimeout, "--header-timeout": c.HeaderTimeout, "--read-timeout": c.ReadTimeout}); err != nil {
+		return err
+	}
+	format, err := session.ParseFormat(c.Format)
+	if err != nil {
+		return &cliError{code: exitUsage, err: err}
+	}
+	srv, err := session.NewServer(cfg, std.out, format, log)
+	if err != nil {
+		return &cliError{code: exitUsage, err: err}
+	}
+
+	ln, err := c.listen(log)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	log.Info().Str("addr", addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info().Int("sessions", len(srv.Sessions())).Msg("shutting down: no new sessions, ending open ones")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn().Err(err).Msg("shutdown did not finish cleanly")
+	}
+	<-errc
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// listen opens the listening socket. Without --listen it takes port 5050 on
+// all interfaces, or any free port when 5050 is taken.
+func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
+	if c.Listen != "" {
+		if err := checkHostPort(c.Listen, "--listen"); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", c.Listen)
+		if err != nil {
+			return nil, listenError(c.Listen, err)
+		}
+		return ln, nil
+	}
+	want := ":" + strconv.Itoa(defaultPort)
+	ln, err := net.Listen("tcp", want)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		ln, err = net.Listen("tcp", ":0")
+		if err == nil {
+			log.Warn().Int("port", ln.Addr().(*net.TCPAddr).Port).
+				Msgf("port %d is in use; listening on a free port instead (clients that discover the server find it; others need --server HOST:PORT)", defaultPort)
+		}
+	}
+	if err != nil {
+		return nil, listenError(want, err)
+	}
+	return ln, nil
+}
+
+func listenError(addr string, err error) error {
+	ce := &cliError{code: exitFailure, err: fmt.Errorf("cannot listen on %s: %w", addr, unwrapOp(err))}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		ce.hint = "another program (perhaps another lanmsg serve) uses that port; pick another with --listen :PORT, or leave out --listen to take a free one"
+	case errors.Is(err, syscall.EACCES):
+		ce.hint = "ports below 1024 need privileges; use a higher port, such as the default 5050"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		ce.hint = "that IP address is not one of this machine's; leave the host empty (--listen :PORT) to listen on all interfaces"
+	}
+	return ce
+}
+
+// unwrapOp strips the net.OpError wrapper, whose text repeats the address.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// checkHostPort validates a HOST:PORT flag value.
+func checkHostPort(addr, flag string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &cliError{code: exitUsage, err: fmt.Errorf("%s %q: %v", flag, addr, addrErr(err)),
+			hint: fmt.Sprintf("give HOST:PORT, such as %s 192.168.1.20:5050, %s :5050, or %s [fe80::1%%eth0]:5050", flag, flag, flag)}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return &cliError{code: exitUsage, err: fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port)}
+	}
+	_ = host
+	return nil
+}
+
+func addrErr(err error) string {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return ae.Err
+	}
+	return err.Error()
+}
+
+func checkTimeouts(ts map[string]time.Duration) error {
+	for flag, d := range ts {
+		if d <= 0 {
+			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("session: server closed")
+
+// Log field names.
+const (
+	fieldSession  = "session"
+	fieldPeer     = "peer"
+	fieldActive   = "active"
+	fieldReason   = "reason"
+	fieldMessages = "messages"
+	fieldBytes    = "bytes"
+	fieldDuration = "duration"
+	fieldAddr     = "addr"
+	fieldLimit    = "limit"
+)
+
+// Server accepts sessions and writes the messages they carry to its output.
+type Server struct {
+	cfg    Config
+	log    *zerolog.Logger
+	out    *output
+	format Format
+
+	mu       sync.Mutex
+	sessions map[uint64]*conn
+	ln       net.Listener
+	closed   bool
+	nextID   uint64
+	wg       sync.WaitGroup
+
+	refusals refusalLog
+}
+
+// NewServer returns a server that writes received messages to out in the
+// given format. Writes to out are serialised; each is a batch of whole lines.
+// A Write that blocks holds up the sessions writing to it, and through them
+// their clients: nothing is dropped and memory stays bounded.
+func NewServer(cfg Config, out io.Writer, format Format, log *zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:      cfg.withDefaults(),
+		log:      log,
+		out:      &output{w: out},
+		format:   format,
+		sessions: make(map[uint64]*conn),
+	}, nil
+}
+
+// Config returns the server's limits, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Serve accepts connections on ln until Shutdown, serving each in its own
+// goroutine. It always returns a non-nil error: ErrServerClosed after
+// Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait, as net/http
+				// does, rather than spin or give up.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.start(nc)
+	}
+}
+
+// isTemporary reports errors an accept loop should wait out (EMFILE,
+// ENFILE, ECONNABORTED...). net.Error's Temporary is deprecated but still the
+// only signal the standard library gives for these.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// start registers and serves a new connection, or refuses it.
+func (s *Server) start(nc net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		reset(nc)
+		return
+	}
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		reset(nc)
+		s.refusals.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessions)
+		return
+	}
+	s.nextID++
+	c := newConn(s, s.nextID, nc)
+	s.sessions[c.id] = c
+	active := len(s.sessions)
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	s.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int(fieldActive, active).Msg("session opened")
+	go c.serve()
+}
+
+// end unregisters a finished session.
+func (s *Server) end(c *conn, reason string, err error) {
+	s.mu.Lock()
+	delete(s.sessions, c.id)
+	active := len(s.sessions)
+	s.mu.Unlock()
+
+	ev := s.log.Info()
+	if err != nil {
+		ev = s.log.Warn().Err(err)
+	}
+	ev.Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str(fieldReason, reason).
+		Int64(fieldMessages, c.messages.Load()).Int64(fieldBytes, c.bytes.Load()).
+		Dur(fieldDuration, time.Since(c.start)).Int(fieldActive, active).Msg("session closed")
+	s.wg.Done()
+}
+
+// Info describes a live session.
+type Info struct {
+	ID       uint64
+	Peer     string
+	Start    time.Time
+	Messages int64 // messages written to the output so far
+	Bytes    int64 // payload bytes of those messages
+}
+
+// Sessions returns the live sessions, oldest first.
+func (s *Server) Sessions() []Info {
+	s.mu.Lock()
+	infos := make([]Info, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		infos = append(infos, Info{ID: c.id, Peer: c.peer, Start: c.start, Messages: c.messages.Load(), Bytes: c.bytes.Load()})
+	}
+	s.mu.Unlock()
+	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+	return infos
+}
+
+// Shutdown stops accepting, ends every session (each writes the messages it
+// has read to the output first) and waits for them, or for ctx. Sessions
+// ended this way are reset, so their clients know they were not confirmed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for _, c := range s.sessions {
+		c.interrupt()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reset closes nc so that the peer sees a reset, not an orderly close: a
+// client waiting for delivery confirmation must not take it for one.
+func reset(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = nc.Close()
+}
+
+// output serialises batch writes to the server's output.
+type output struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (o *output) write(p []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	_, o.err = o.w.Write(p)
+	return o.err
+}
+
+// refusalLog logs refused connections without flooding the log: the first
+// in each second, then how many more there were.
+type refusalLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < time.Second {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	r.mu.Unlock()
+	log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).
+		Msg("connection refused: too many sessions (raise --max-sessions)")
+}
