@@ -79,7 +79,9 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 func NewClient(nc net.Conn, cfg ClientConfig) *Client {
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, nc: nc}
-	c.w = transport.NewWriter(deadlineWriter{nc, cfg.WriteTimeout}, cfg.MaxPayload)
+	// The writer's own limit lets "!DISCONNECT" through even when the
+	// payload limit is set lower; Send enforces the payload limit.
+	c.w = transport.NewWriter(deadlineWriter{nc, cfg.WriteTimeout}, max(cfg.MaxPayload, len(transport.Disconnect)))
 	return c
 }
 
@@ -92,6 +94,9 @@ func (c *Client) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 func (c *Client) Send(msg []byte) error {
 	if c.closed {
 		return ErrClientClosed
+	}
+	if len(msg) > c.cfg.MaxPayload {
+		return &transport.ProtocolError{Err: transport.ErrFrameTooLarge, Length: len(msg), Max: c.cfg.MaxPayload}
 	}
 	if err := c.w.Buffer(msg); err != nil {
 		return c.writeErr(err)

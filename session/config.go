@@ -63,8 +63,9 @@ func (c Config) withDefaults() Config {
 // Validate reports the first limit that is out of range.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxPayload < 0 || c.MaxPayload > transport.MaxPayloadLimit {
-		errs = append(errs, fmt.Errorf("max payload %d is out of range (1 to %d bytes)", c.MaxPayload, transport.MaxPayloadLimit))
+	if c.MaxPayload != 0 && (c.MaxPayload < len(transport.Disconnect) || c.MaxPayload > transport.MaxPayloadLimit) {
+		errs = append(errs, fmt.Errorf("max payload %d is out of range (%d bytes, the length of %s, to %d)",
+			c.MaxPayload, len(transport.Disconnect), transport.Disconnect, transport.MaxPayloadLimit))
 	}
 	if c.MaxSessions < 0 {
 		errs = append(errs, fmt.Errorf("max sessions %d is negative", c.MaxSessions))

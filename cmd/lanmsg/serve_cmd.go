@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -123,11 +124,16 @@ func listenError(addr string, err error) error {
 	return ce
 }
 
-// unwrapOp strips the net.OpError wrapper, whose text repeats the address.
+// unwrapOp strips the net.OpError and os.SyscallError wrappers, whose text
+// repeats the address and names system calls.
 func unwrapOp(err error) error {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
-		return op.Err
+		err = op.Err
+	}
+	var sc *os.SyscallError
+	if errors.As(err, &sc) && sc.Err != nil {
+		err = sc.Err
 	}
 	return err
 }

@@ -1,0 +1,42 @@
+# lanmsg tasks. `just` installs with: npm install -g rust-just
+
+version := `git describe --tags --always --dirty 2>/dev/null || echo devel`
+ldflags := "-X main.version=" + version
+
+# List the recipes.
+_help:
+    @just --list
+
+# Build bin/lanmsg, stamped with the git version.
+build:
+    go build -ldflags "{{ldflags}}" -o bin/lanmsg ./cmd/lanmsg
+
+# Run the server without mDNS (safe anywhere); pass more flags after `just serve`.
+serve *FLAGS:
+    go run ./cmd/lanmsg serve --no-advertise {{FLAGS}}
+
+# Run the whole test suite (the README's test command).
+test:
+    go test ./...
+
+# Run the suite under the race detector.
+race:
+    go test -race ./...
+
+# Lint: gofmt, go vet, and golangci-lint with the linters in .golangci.yml.
+lint:
+    test -z "$(gofmt -l $(git ls-files '*.go'))" || (gofmt -l $(git ls-files '*.go'); exit 1)
+    go vet ./...
+    go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run ./...
+
+# Fuzz each transport fuzz target for TIME (default 30s).
+fuzz TIME="30s":
+    for t in $(go test -list '^Fuzz' ./transport/ | grep '^Fuzz'); do go test -run='^$' -fuzz="^$t\$" -fuzztime={{TIME}} ./transport/ || exit 1; done
+
+# Run the benchmarks.
+bench:
+    go test -run='^$' -bench=. -benchmem ./transport/ ./session/
+
+# What CI runs.
+ci:
+    bash .ci/run
