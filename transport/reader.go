@@ -141,13 +141,16 @@ func (r *Reader) readBig(n int) ([]byte, error) {
 	copy(p, r.buf[r.r:r.r+have])
 	r.r += have
 	for len(p) < n {
+		if r.err != nil {
+			return nil, r.payloadErr(r.err, n, len(p))
+		}
 		if len(p) == cap(p) {
 			p = append(p, make([]byte, min(n, 2*cap(p))-len(p))...)[:len(p)]
 		}
-		m, err := r.rd.Read(p[len(p):cap(p)])
+		m, err := r.readSome(p[len(p):min(n, cap(p))])
 		p = p[:len(p)+m]
-		if err != nil && len(p) < n {
-			return nil, r.payloadErr(err, n, len(p))
+		if err != nil {
+			r.err = err // reported now if the payload is short, else by the next call
 		}
 	}
 	r.big = p
@@ -171,6 +174,9 @@ func (r *Reader) payloadErr(err error, n, got int) error {
 			Cause:  io.ErrUnexpectedEOF,
 		})
 	}
+	// The rest of this payload will never arrive: drop the part that did, so
+	// that later calls report err instead of parsing it as frames.
+	r.r = r.w
 	return fmt.Errorf("transport: read payload: %w", err)
 }
 
