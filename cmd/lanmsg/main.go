@@ -24,7 +24,8 @@ type cli struct {
 	LogFormat string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
 
 	Serve serveCmd `cmd:"" help:"Receive messages and print them to stdout."`
-	Send  sendCmd  `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
+	Send   sendCmd   `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
+	Browse browseCmd `cmd:"" help:"List the lanmsg servers on the LAN."`
 }
 
 const description = `lanmsg: messages across the LAN, with no address to type.
@@ -33,8 +34,9 @@ A server prints what clients send it. The wire format is the classic Python
 socket tutorial's (a 64-byte length header, then the UTF-8 message), so its
 client and server work with lanmsg too.
 
-  lanmsg serve                              # on one machine
-  lanmsg send --server HOST:5050 "hello"    # on another
+  lanmsg serve                  # on one machine
+  lanmsg send "hello"           # on another: finds the server by itself
+  lanmsg browse                 # lists the servers on the LAN
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable,
 4 delivery not confirmed.`
@@ -43,14 +45,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// run parses args, runs the chosen command over the real LAN and returns the
+// exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(mdnsLAN{}, args, stdin, stdout, stderr)
+}
+
 // streams are the process's standard streams, injected for tests.
 type streams struct {
 	in       io.Reader
 	out, err io.Writer
 }
 
-// run parses args, runs the chosen command and returns the exit code.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// runWith runs lanmsg with l for mDNS.
+func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cli
 	exitCode := -1
 	parser, err := kong.New(&c,
@@ -61,6 +69,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code; panic(exitPanic{}) }),
 		kong.BindTo(streams{stdin, stdout, stderr}, (*streams)(nil)),
+		kong.BindTo(l, (*lan)(nil)),
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "lanmsg: internal error: %v\n", err)

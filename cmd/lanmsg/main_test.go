@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"lanmsg": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"lanmsg": func() { os.Exit(runWith(testLAN(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -182,7 +182,7 @@ func startBackground(ts *testscript.TestScript, name string, cmd *exec.Cmd, read
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "TESTDATA", "SYSTEMROOT"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "TESTDATA", "SYSTEMROOT", insideNetnsEnv} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
 	// testscript.Main runs the test binary as lanmsg when it is called so.

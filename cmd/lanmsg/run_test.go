@@ -87,7 +87,7 @@ func resettingServer(t *testing.T) string {
 func runLanmsg(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = run(append([]string{"--log-format", "json"}, args...), strings.NewReader(stdin), &o, &e)
+	code = runWith(testLAN(), append([]string{"--log-format", "json"}, args...), strings.NewReader(stdin), &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -162,7 +162,7 @@ func TestSendStreamsStdin(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		var o, e bytes.Buffer
-		done <- run([]string{"send", "--server", addr}, r, &o, &e)
+		done <- runWith(testLAN(), []string{"send", "--server", addr}, r, &o, &e)
 	}()
 	if _, err := w.Write([]byte("first\n")); err != nil {
 		t.Fatal(err)

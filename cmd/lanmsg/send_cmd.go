@@ -18,26 +18,32 @@ import (
 )
 
 type sendCmd struct {
-	Server         string        `placeholder:"HOST:PORT" required:"" help:"Server to send to (port 5050 if left out)."`
+	mdnsFlags
+	Server         string        `xor:"target" placeholder:"HOST:PORT" help:"Send to this address (port 5050 if left out), without looking on the LAN."`
+	To             string        `xor:"target" placeholder:"NAME" help:"Send to the server advertising this name (see 'lanmsg browse'); HOST:PORT works too. Without --to or --server: the only server on the LAN, or a choice from a list."`
 	Messages       []string      `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
+	BrowseTimeout  time.Duration `default:"2s" placeholder:"DURATION" help:"How long to look for servers on the LAN. Default ${default}."`
 	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message to send; a longer one is refused before it is sent. Default ${default}."`
 	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
 	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to take messages and confirm them. Default ${default}."`
 }
 
-func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) error {
-	if err := checkTimeouts(map[string]time.Duration{"--connect-timeout": c.ConnectTimeout, "--confirm-timeout": c.ConfirmTimeout}); err != nil {
+func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+	if err := checkTimeouts(map[string]time.Duration{"--connect-timeout": c.ConnectTimeout,
+		"--confirm-timeout": c.ConfirmTimeout, "--browse-timeout": c.BrowseTimeout}); err != nil {
 		return err
 	}
-	addr, err := serverAddr(c.Server)
+	t, err := c.target(ctx, log, l)
 	if err != nil {
 		return err
 	}
-	cl, err := session.Dial(ctx, addr, c.clientConfig())
+	cl, addr, err := dialFirst(ctx, t, c.clientConfig(), log)
 	if err != nil {
-		return dialError(addr, err)
+		return err
 	}
-	log.Debug().Str("server", addr).Msg("connected")
+	if t.name != addr {
+		log.Info().Str("server", t.name).Str("addr", addr).Msg("sending")
+	}
 
 	var src messageSource
 	if len(c.Messages) > 0 {
@@ -49,6 +55,34 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) err
 		src = newLineSource(std.in, int(c.MaxPayload))
 	}
 	return deliver(cl, src, addr, int(c.MaxPayload), log)
+}
+
+// target works out where to send: --server, --to, or the LAN.
+func (c *sendCmd) target(ctx context.Context, log *zerolog.Logger, l lan) (target, error) {
+	server := c.Server
+	if server == "" && looksLikeHostPort(c.To) {
+		server = c.To
+	}
+	if server != "" {
+		addr, err := serverAddr(server)
+		if err != nil {
+			return target{}, err
+		}
+		return target{name: addr, endpoints: []string{addr}}, nil
+	}
+	ifi, err := c.iface()
+	if err != nil {
+		return target{}, err
+	}
+	cfg := browseConfig(log, ifi)
+	if c.To != "" {
+		return findByName(ctx, l, cfg, c.To, c.BrowseTimeout)
+	}
+	found, err := browseAll(ctx, l, cfg, c.BrowseTimeout)
+	if err != nil {
+		return target{}, err
+	}
+	return choose(found, openControllingTTY, c.BrowseTimeout)
 }
 
 func (c *sendCmd) clientConfig() session.ClientConfig {

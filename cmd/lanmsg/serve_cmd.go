@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
 )
 
@@ -24,7 +26,9 @@ const shutdownGrace = 1500 * time.Millisecond
 type serveCmd struct {
 	Listen      string `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
 	Name        string `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
-	NoAdvertise bool   `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
+	NoAdvertise   bool     `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
+	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address instead of the automatic choice (the hostname's address, else the LAN interfaces' addresses). Repeat for several."`
+	mdnsFlags
 	Format      string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
 
 	MaxPayload    byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (e.g. 64KiB, 1MiB). A larger one ends its session. Default ${default}."`
@@ -34,7 +38,7 @@ type serveCmd struct {
 	ReadTimeout   time.Duration `default:"30s" placeholder:"DURATION" help:"Close a session that stalls this long inside a message. Default ${default}."`
 }
 
-func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) error {
+func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
 	cfg := session.Config{
 		MaxPayload:    int(c.MaxPayload),
 		MaxSessions:   c.MaxSessions,
@@ -46,6 +50,14 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) er
 		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
 	}
 	if err := checkTimeouts(map[string]time.Duration{"--idle-timeout": c.IdleTimeout, "--header-timeout": c.HeaderTimeout, "--read-timeout": c.ReadTimeout}); err != nil {
+		return err
+	}
+	advAddrs, err := parseAddrs(c.AdvertiseAddr)
+	if err != nil {
+		return err
+	}
+	ifi, err := c.iface()
+	if err != nil {
 		return err
 	}
 	format, err := session.ParseFormat(c.Format)
@@ -66,12 +78,28 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams) er
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+
+	var adv advertisement
+	if !c.NoAdvertise {
+		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi)
+	}
+
 	select {
 	case err := <-errc:
+		if adv != nil {
+			_ = adv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 
+	if adv != nil {
+		// Say goodbye on the LAN first, so that no client picks a server
+		// that is going away.
+		if err := adv.Close(); err != nil {
+			log.Warn().Err(err).Msg("stopping the mDNS advertisement")
+		}
+	}
 	log.Info().Int("sessions", len(srv.Sessions())).Msg("shutting down: no new sessions, ending open ones")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -167,4 +195,59 @@ func checkTimeouts(ts map[string]time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// advertise announces the server on the LAN. A failure is logged, not fatal:
+// the server still serves clients that know its address.
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi *net.Interface) advertisement {
+	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
+		ip = ip.Unmap()
+		if ip.IsLoopback() {
+			log.Warn().Str("addr", bound.String()).Msg("listening on a loopback address only, which other machines cannot reach: not advertising on the LAN")
+			return nil
+		}
+		if len(addrs) == 0 {
+			addrs = []netip.Addr{ip} // listening on one address: advertise that one
+		}
+	}
+	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
+		Instance:  c.Name,
+		Port:      bound.Port,
+		Addrs:     addrs,
+		TXT:       map[string]string{"ver": versionString()},
+		Interface: ifi,
+		Log:       log,
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("cannot advertise over mDNS; still serving, but clients need --server HOST:PORT (is there a multicast-capable network interface?)")
+		return nil
+	}
+	s := adv.Service()
+	log.Info().Str("name", s.Instance).Str("host", s.Host).Strs("addrs", addrStrings(s.Addrs)).Int("port", s.Port).
+		Msg("advertising on the LAN as " + discovery.ServiceType)
+	return adv
+}
+
+// parseAddrs parses --advertise-addr values.
+func parseAddrs(ss []string) ([]netip.Addr, error) {
+	var addrs []netip.Addr
+	for _, s := range ss {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &cliError{code: exitUsage, err: fmt.Errorf("--advertise-addr %q is not an IP address", s), hint: "give an address such as 192.168.1.20"}
+		}
+		if a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() {
+			return nil, &cliError{code: exitUsage, err: fmt.Errorf("--advertise-addr %s cannot be reached from other machines", s), hint: "give one of this machine's LAN addresses"}
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+func addrStrings(addrs []netip.Addr) []string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return s
 }

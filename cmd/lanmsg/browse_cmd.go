@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/discovery"
+)
+
+type browseCmd struct {
+	mdnsFlags
+	Timeout time.Duration `default:"1.5s" placeholder:"DURATION" help:"How long to look for servers. Default ${default}."`
+	JSON    bool          `help:"Print JSON Lines, one object per server: name, host, addrs, port, txt."`
+}
+
+func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+	if err := checkTimeouts(map[string]time.Duration{"--timeout": c.Timeout}); err != nil {
+		return err
+	}
+	ifi, err := c.iface()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	n := 0
+	err = l.Browse(ctx, browseConfig(log, ifi), func(s discovery.Service) {
+		n++
+		if c.JSON {
+			writeServiceJSON(std.out, s)
+		} else {
+			fmt.Fprintln(std.out, serviceLine(s))
+		}
+	})
+	if err != nil {
+		return browseError(err)
+	}
+	if n == 0 {
+		return &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", c.Timeout), hint: browseHint}
+	}
+	return nil
+}
+
+func browseError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &cliError{code: exitFailure, err: fmt.Errorf("cannot look for servers over mDNS: %w", err),
+		hint: "this machine needs a multicast-capable network interface that is up; give the address with --server HOST:PORT instead"}
+}
+
+// serviceJSON is the JSON form of a discovered server.
+type serviceJSON struct {
+	Name  string            `json:"name"`
+	Host  string            `json:"host"`
+	Addrs []string          `json:"addrs"`
+	Port  int               `json:"port"`
+	TXT   map[string]string `json:"txt"`
+}
+
+func writeServiceJSON(w io.Writer, s discovery.Service) {
+	addrs := make([]string, len(s.Addrs))
+	for i, a := range s.Addrs {
+		addrs[i] = a.String()
+	}
+	txt := s.TXT
+	if txt == nil {
+		txt = map[string]string{}
+	}
+	b, _ := json.Marshal(serviceJSON{Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt})
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+// serviceLine describes a server on one line for a person:
+//
+//	vm (2)  vm-2.local.  198.18.0.11 port 5050  ver=v1.0.0 id=...
+func serviceLine(s discovery.Service) string {
+	addrs := make([]string, len(s.Addrs))
+	for i, a := range s.Addrs {
+		addrs[i] = a.String()
+	}
+	keys := make([]string, 0, len(s.TXT))
+	for k := range s.TXT {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	txt := make([]string, len(keys))
+	for i, k := range keys {
+		txt[i] = k + "=" + s.TXT[k]
+	}
+	return fmt.Sprintf("%-24s %-24s %s port %d  %s", s.Instance, s.Host, strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+}

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/discovery"
+	"github.com/lanmsg/lanmsg/session"
+)
+
+// fakeLAN answers browses with fixed services and records advertisements.
+type fakeLAN struct {
+	services []discovery.Service
+	block    bool // keep browsing until ctx ends, as mDNS does
+
+	mu         sync.Mutex
+	advertised []discovery.AdvertiseConfig
+	closed     int
+	advErr     error
+}
+
+func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found func(discovery.Service)) error {
+	for _, s := range f.services {
+		if ctx.Err() != nil {
+			return nil
+		}
+		found(s)
+	}
+	if f.block {
+		<-ctx.Done()
+	}
+	return nil
+}
+
+func (f *fakeLAN) Advertise(_ context.Context, cfg discovery.AdvertiseConfig) (advertisement, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.advErr != nil {
+		return nil, f.advErr
+	}
+	f.advertised = append(f.advertised, cfg)
+	return &fakeAd{f: f, s: discovery.Service{Instance: cfg.Instance, Port: cfg.Port, Addrs: cfg.Addrs, TXT: cfg.TXT}}, nil
+}
+
+type fakeAd struct {
+	f *fakeLAN
+	s discovery.Service
+}
+
+func (a *fakeAd) Service() discovery.Service { return a.s }
+func (a *fakeAd) Close() error {
+	a.f.mu.Lock()
+	defer a.f.mu.Unlock()
+	a.f.closed++
+	return nil
+}
+
+// svc describes a server at an in-process lanmsg server's address.
+func svc(t *testing.T, name, addr string) discovery.Service {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return discovery.Service{Instance: name, Host: "h.local.", Addrs: []netip.Addr{ap.Addr()}, Port: int(ap.Port()),
+		TXT: map[string]string{"v": "1", "id": "abc"}}
+}
+
+func runFake(t *testing.T, l lan, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code := runWith(l, append([]string{"--log-format", "json"}, args...), strings.NewReader(stdin), &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestBrowseText(t *testing.T) {
+	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "vm (2)", "198.18.0.12:6000")}}
+	code, out, errOut := runFake(t, l, "", "browse", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "kitchen ") || !strings.Contains(lines[0], "198.18.0.11 port 5050") ||
+		!strings.HasPrefix(lines[1], "vm (2) ") || !strings.Contains(lines[1], "id=abc v=1") {
+		t.Errorf("unexpected browse output:\n%s", out)
+	}
+}
+
+func TestBrowseJSON(t *testing.T) {
+	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050")}}
+	code, out, errOut := runFake(t, l, "", "browse", "--json", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Name  string            `json:"name"`
+		Host  string            `json:"host"`
+		Addrs []string          `json:"addrs"`
+		Port  int               `json:"port"`
+		TXT   map[string]string `json:"txt"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.Name != "kitchen" || got.Host != "h.local." || len(got.Addrs) != 1 || got.Addrs[0] != "198.18.0.11" || got.Port != 5050 || got.TXT["id"] != "abc" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestBrowseNoneFound(t *testing.T) {
+	code, out, errOut := runFake(t, &fakeLAN{block: true}, "", "browse", "--timeout", "50ms")
+	if code != exitUnreachable || out != "" || !strings.Contains(errOut, "no lanmsg server found") || !strings.Contains(errOut, "UDP port 5353") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+}
+
+func TestSendTo(t *testing.T) {
+	addr, out := startServer(t, session.Text)
+	// "kitchen" answers first; browsing would go on for a minute: --to must
+	// return as soon as its server is found.
+	l := &fakeLAN{block: true, services: []discovery.Service{svc(t, "office", closedPort(t)), svc(t, "Kitchen", addr)}}
+	start := time.Now()
+	code, _, errOut := runFake(t, l, "", "send", "--to", "kitchen", "--browse-timeout", "1m", "hi there")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("send --to waited %v: it must not wait out the browse timeout", d)
+	}
+	if !strings.Contains(out.String(), " : hi there\n") {
+		t.Errorf("not delivered: %q", out.String())
+	}
+	if !strings.Contains(errOut, `"server":"Kitchen"`) || !strings.Contains(errOut, `"addr":"`+addr+`"`) {
+		t.Errorf("send must say which server and address it used:\n%s", errOut)
+	}
+}
+
+func TestSendToNotFound(t *testing.T) {
+	l := &fakeLAN{block: true, services: []discovery.Service{svc(t, "office", "198.18.0.11:5050")}}
+	code, _, errOut := runFake(t, l, "", "send", "--to", "kitchen", "--browse-timeout", "50ms", "hi")
+	if code != exitUnreachable || !strings.Contains(errOut, `no lanmsg server named "kitchen"`) || !strings.Contains(errOut, `servers found: "office"`) {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}
+
+func TestSendToHostPort(t *testing.T) {
+	addr, out := startServer(t, session.Text)
+	code, _, errOut := runFake(t, refusingLAN{}, "", "send", "--to", addr, "direct")
+	if code != 0 || !strings.Contains(out.String(), " : direct\n") {
+		t.Errorf("exit %d, output %q:\n%s", code, out.String(), errOut)
+	}
+}
+
+func TestSendOnlyServer(t *testing.T) {
+	addr, out := startServer(t, session.Text)
+	l := &fakeLAN{services: []discovery.Service{svc(t, "only", addr)}}
+	code, _, errOut := runFake(t, l, "line one\nline two\n", "send", "--browse-timeout", "50ms")
+	if code != 0 || !strings.Contains(out.String(), " : line one\n") || !strings.Contains(out.String(), " : line two\n") {
+		t.Errorf("exit %d, output %q:\n%s", code, out.String(), errOut)
+	}
+}
+
+func TestSendSeveralNoTerminal(t *testing.T) {
+	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5050")}}
+	// No controlling terminal: choose must not find one.
+	tgt, err := choose(l.services, func() (io.ReadWriteCloser, error) { return nil, errors.New("no tty") }, time.Second)
+	var ce *cliError
+	if !errors.As(err, &ce) || ce.code != exitUsage || !strings.Contains(ce.err.Error(), `"kitchen", "office"`) || !strings.Contains(ce.hint, "--to") {
+		t.Fatalf("got %+v, %v", tgt, err)
+	}
+}
+
+func TestSendNoneFound(t *testing.T) {
+	code, _, errOut := runFake(t, &fakeLAN{block: true}, "", "send", "--browse-timeout", "50ms", "hi")
+	if code != exitUnreachable || !strings.Contains(errOut, "no lanmsg server found") || !strings.Contains(errOut, "--server HOST:PORT") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}
+
+// fakeTTY is a terminal whose input is fixed.
+type fakeTTY struct {
+	io.Reader
+	out bytes.Buffer
+}
+
+func (f *fakeTTY) Write(p []byte) (int, error) { return f.out.Write(p) }
+func (f *fakeTTY) Close() error                { return nil }
+
+func TestPick(t *testing.T) {
+	found := []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5051")}
+	for _, tc := range []struct {
+		input, want string
+		ok          bool
+	}{
+		{"2\n", "office", true},
+		{"7\nx\n1\n", "kitchen", true}, // asks again after bad answers
+		{"OFFICE\n", "office", true},   // by name, any case
+		{"q\n", "", false},
+		{"", "", false}, // Ctrl-D
+	} {
+		tty := &fakeTTY{Reader: strings.NewReader(tc.input)}
+		got, err := choose(found, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second)
+		if tc.ok != (err == nil) || got.name != tc.want {
+			t.Errorf("input %q: got %q, %v", tc.input, got.name, err)
+		}
+		screen := tty.out.String()
+		if !strings.Contains(screen, "1) kitchen  (198.18.0.11 port 5050)") || !strings.Contains(screen, "2) office  (198.18.0.12 port 5051)") {
+			t.Errorf("the list is not shown:\n%s", screen)
+		}
+	}
+}
+
+func TestDialFallsBackToNextAddress(t *testing.T) {
+	addr, out := startServer(t, session.Text)
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	tgt := target{name: "two-addrs", endpoints: []string{closedPort(t), addr}}
+	cl, used, err := dialFirst(t.Context(), tgt, session.ClientConfig{}, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != addr {
+		t.Errorf("used %s, want %s", used, addr)
+	}
+	if err := cl.Send([]byte("via fallback")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), " : via fallback\n") {
+		t.Errorf("output %q", out.String())
+	}
+}
+
+// serveInProcess runs 'lanmsg serve' with l until the returned stop is
+// called; it returns the address the server listens on and its stderr.
+func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func() (error, string)) {
+	t.Helper()
+	if cmd.Format == "" {
+		cmd.Format = "text"
+	}
+	cmd.MaxPayload, cmd.MaxSessions = 1<<20, 8
+	cmd.IdleTimeout, cmd.HeaderTimeout, cmd.ReadTimeout = time.Minute, time.Minute, time.Minute
+	pr, pw := io.Pipe()
+	log := zerolog.New(pw)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, l)
+		pw.Close()
+	}()
+	var logBuf bytes.Buffer
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		dec := json.NewDecoder(pr)
+		for {
+			var m map[string]any
+			if dec.Decode(&m) != nil {
+				return
+			}
+			b, _ := json.Marshal(m)
+			logBuf.Write(append(b, '\n'))
+			if m["message"] == "lanmsg serving; stop with Ctrl-C" {
+				lines <- m["addr"].(string)
+			}
+		}
+	}()
+	addr, ok := <-lines
+	if !ok {
+		t.Fatalf("serve did not start:\n%s", logBuf.String())
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return addr, func() (error, string) {
+		cancel()
+		err := <-done
+		return err, logBuf.String()
+	}
+}
+
+func TestServeAdvertises(t *testing.T) {
+	l := &fakeLAN{}
+	addr, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0", Name: "kitchen", AdvertiseAddr: []string{"198.18.0.11"}})
+	_, port, _ := net.SplitHostPort(addr)
+	err, log := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.advertised) != 1 {
+		t.Fatalf("advertised %d times:\n%s", len(l.advertised), log)
+	}
+	a := l.advertised[0]
+	if a.Instance != "kitchen" || strconv.Itoa(a.Port) != port || len(a.Addrs) != 1 || a.Addrs[0].String() != "198.18.0.11" || a.TXT["ver"] == "" {
+		t.Errorf("advertised %+v", a)
+	}
+	if l.closed != 1 {
+		t.Errorf("advertisement closed %d times, want 1", l.closed)
+	}
+	if !strings.Contains(log, "advertising on the LAN") {
+		t.Errorf("log does not say it advertises:\n%s", log)
+	}
+}
+
+func TestServeLoopbackNotAdvertised(t *testing.T) {
+	l := &fakeLAN{}
+	_, stop := serveInProcess(t, l, serveCmd{Listen: "127.0.0.1:0"})
+	err, log := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.advertised) != 0 || !strings.Contains(log, "not advertising") {
+		t.Errorf("a loopback-only server must not advertise (got %d):\n%s", len(l.advertised), log)
+	}
+}
+
+func TestServeNoAdvertise(t *testing.T) {
+	l := &fakeLAN{}
+	_, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0", NoAdvertise: true})
+	if err, _ := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.advertised) != 0 {
+		t.Error("--no-advertise advertised")
+	}
+}
+
+func TestServeAdvertiseFailureKeepsServing(t *testing.T) {
+	l := &fakeLAN{advErr: errors.New("no multicast interface")}
+	addr, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0"})
+	_, port, _ := net.SplitHostPort(addr)
+	code, _, errOut := runFake(t, refusingLAN{}, "", "send", "--server", "127.0.0.1:"+port, "still here")
+	err, log := stop()
+	if err != nil || code != 0 {
+		t.Fatalf("serve %v, send exit %d: %s", err, code, errOut)
+	}
+	if !strings.Contains(log, "cannot advertise over mDNS; still serving") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+func TestAdvertiseAddrRejectsLoopback(t *testing.T) {
+	code, _, errOut := runFake(t, &fakeLAN{}, "", "serve", "--advertise-addr", "127.0.0.1")
+	if code != exitUsage || !strings.Contains(errOut, "cannot be reached from other machines") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}

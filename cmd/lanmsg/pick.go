@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/term"
+
+	"github.com/lanmsg/lanmsg/discovery"
+	"github.com/lanmsg/lanmsg/session"
+)
+
+// target is a server to send to: a name for the person and the addresses to
+// try, in order.
+type target struct {
+	name      string
+	endpoints []string
+}
+
+// findByName browses until a server called name answers, and returns it at
+// once. Names compare as DNS-SD compares them: without regard to case.
+func findByName(ctx context.Context, l lan, cfg discovery.BrowseConfig, name string, timeout time.Duration) (target, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var (
+		match  *discovery.Service
+		others []string
+	)
+	err := l.Browse(ctx, cfg, func(s discovery.Service) {
+		if match != nil {
+			return
+		}
+		if strings.EqualFold(s.Instance, name) {
+			match = &s
+			cancel()
+			return
+		}
+		others = append(others, s.Instance)
+	})
+	if match != nil {
+		return target{name: match.Instance, endpoints: match.Endpoints()}, nil
+	}
+	if err != nil {
+		return target{}, browseError(err)
+	}
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
+		return target{}, err
+	}
+	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server named %q answered within %v", name, timeout), hint: browseHint}
+	if len(others) > 0 {
+		ce.hint = "servers found: " + quoteList(others) + "; run 'lanmsg browse' to list them"
+	}
+	return target{}, ce
+}
+
+// browseAll collects the servers that answer within timeout.
+func browseAll(ctx context.Context, l lan, cfg discovery.BrowseConfig, timeout time.Duration) ([]discovery.Service, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var found []discovery.Service
+	err := l.Browse(ctx, cfg, func(s discovery.Service) { found = append(found, s) })
+	if err != nil {
+		return nil, browseError(err)
+	}
+	return found, nil
+}
+
+// choose picks among discovered servers: the only one, or the person's
+// choice on the terminal.
+func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error), timeout time.Duration) (target, error) {
+	switch len(found) {
+	case 0:
+		return target{}, &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", timeout), hint: browseHint}
+	case 1:
+		return target{name: found[0].Instance, endpoints: found[0].Endpoints()}, nil
+	}
+	names := make([]string, len(found))
+	for i, s := range found {
+		names[i] = s.Instance
+	}
+	tty, err := openTTY()
+	if err != nil {
+		return target{}, &cliError{code: exitUsage,
+			err:  fmt.Errorf("%d lanmsg servers found (%s) and no terminal to ask which", len(found), quoteList(names)),
+			hint: fmt.Sprintf("pick one with --to, e.g. --to %q", found[0].Instance)}
+	}
+	defer tty.Close()
+	s, err := pick(tty, found)
+	if err != nil {
+		return target{}, err
+	}
+	return target{name: s.Instance, endpoints: s.Endpoints()}, nil
+}
+
+// pick shows a numbered list on the terminal and reads the person's choice.
+func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, error) {
+	fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
+	for i, s := range found {
+		addrs := make([]string, len(s.Addrs))
+		for j, a := range s.Addrs {
+			addrs[j] = a.String()
+		}
+		fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, s.Instance, strings.Join(addrs, ", "), s.Port)
+	}
+	in := bufio.NewReader(tty)
+	for {
+		fmt.Fprintf(tty, "Send to which server? [1-%d, or q to cancel]: ", len(found))
+		line, err := in.ReadString('\n')
+		answer := strings.TrimSpace(line)
+		if answer == "q" || (err != nil && answer == "") {
+			fmt.Fprintln(tty)
+			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
+		}
+		if n, convErr := strconv.Atoi(answer); convErr == nil && n >= 1 && n <= len(found) {
+			return found[n-1], nil
+		}
+		for _, s := range found {
+			if strings.EqualFold(s.Instance, answer) {
+				return s, nil
+			}
+		}
+		fmt.Fprintf(tty, "%q is not one of the choices.\n", answer)
+		if err != nil {
+			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
+		}
+	}
+}
+
+// openControllingTTY opens the terminal the process runs in, even when stdin
+// is a pipe carrying the messages.
+func openControllingTTY() (io.ReadWriteCloser, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if !term.IsTerminal(int(f.Fd())) {
+		f.Close()
+		return nil, errors.New("/dev/tty is not a terminal")
+	}
+	return f, nil
+}
+
+// dialFirst connects to the first of the target's addresses that answers.
+// With several addresses, each gets a short timeout so that a dead one (a VPN
+// or Docker address, say) does not hold up the rest.
+func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zerolog.Logger) (*session.Client, string, error) {
+	if len(t.endpoints) > 1 {
+		cfg.DialTimeout = min(cfg.DialTimeout, perAddressTimeout)
+	}
+	var errs []error
+	for _, ep := range t.endpoints {
+		cl, err := session.Dial(ctx, ep, cfg)
+		if err == nil {
+			return cl, ep, nil
+		}
+		log.Debug().Err(err).Str("addr", ep).Msg("address did not answer; trying the next")
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, "", &cliError{code: exitUnreachable, err: fmt.Errorf("server %q advertised no address", t.name), hint: browseHint}
+	}
+	last := errs[len(errs)-1]
+	if len(t.endpoints) == 1 {
+		return nil, "", dialError(t.endpoints[0], last)
+	}
+	ce := dialError(strings.Join(t.endpoints, ", "), last).(*cliError)
+	ce.err = fmt.Errorf("cannot connect to %q at any of its addresses (%s): %w", t.name, strings.Join(t.endpoints, ", "), unwrapOp(errors.Unwrap(last)))
+	return nil, "", ce
+}
+
+// perAddressTimeout bounds each connection attempt when a server has several
+// addresses.
+const perAddressTimeout = 1500 * time.Millisecond
+
+// looksLikeHostPort reports whether s is HOST:PORT with a numeric port
+// rather than a server name.
+func looksLikeHostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,131 @@
+package discovery
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lanmsg/lanmsg/discovery/netlab"
+	"github.com/miekg/dns"
+)
+
+func advertise(t *testing.T, cfg AdvertiseConfig) *Advertiser {
+	t.Helper()
+	if cfg.Log == nil {
+		cfg.Log = testLog(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := Advertise(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Advertise: %v", err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func TestSoloAdvertiseBrowse(t *testing.T) {
+	if !netlab.Solo(t) {
+		return
+	}
+	a := advertise(t, AdvertiseConfig{Instance: "solo one", Hostname: "solohost", Port: 4242, TXT: map[string]string{"ver": "1.2.3"}})
+	adv := a.Service()
+	if adv.Instance != "solo one" || adv.Host != "solohost.local." || adv.TXT["v"] != "1" || len(adv.TXT["id"]) != 16 {
+		t.Fatalf("advertised %+v", adv)
+	}
+	// In the solo namespace loopback is the only multicast interface: 127.0.0.1 is the
+	// deliberate default there.
+	if want := []netip.Addr{netip.MustParseAddr("127.0.0.1")}; !slices.Equal(adv.Addrs, want) {
+		t.Fatalf("advertised addrs %v, want %v", adv.Addrs, want)
+	}
+	got, took := browseUntil(t, "solo one", 5*time.Second)
+	t.Logf("found in %v: %+v", took, got)
+	if got.Port != 4242 || got.Host != "solohost.local." || got.TXT["ver"] != "1.2.3" || got.TXT["id"] != adv.TXT["id"] || got.TXT["v"] != "1" {
+		t.Errorf("found %+v, want %+v", got, adv)
+	}
+	if !slices.Equal(got.Addrs, adv.Addrs) {
+		t.Errorf("found addrs %v, want %v", got.Addrs, adv.Addrs)
+	}
+	if eps := got.Endpoints(); !slices.Equal(eps, []string{"127.0.0.1:4242"}) {
+		t.Errorf("endpoints %v", eps)
+	}
+	if took > 100*time.Millisecond {
+		t.Errorf("finding a prompt server took %v, want < 100ms", took)
+	}
+}
+
+func TestSoloNameConflict(t *testing.T) {
+	if !netlab.Solo(t) {
+		return
+	}
+	a1 := advertise(t, AdvertiseConfig{Instance: "twin", Hostname: "solohost", Port: 1001})
+	a2 := advertise(t, AdvertiseConfig{Instance: "twin", Hostname: "solohost", Port: 1002})
+	a3 := advertise(t, AdvertiseConfig{Instance: "twin", Hostname: "solohost", Port: 1003})
+	if n := a1.Service().Instance; n != "twin" {
+		t.Errorf("first advertiser is %q, want twin", n)
+	}
+	if n := a2.Service().Instance; n != "twin (2)" {
+		t.Errorf("second advertiser is %q, want \"twin (2)\"", n)
+	}
+	if n := a3.Service().Instance; n != "twin (3)" {
+		t.Errorf("third advertiser is %q, want \"twin (3)\"", n)
+	}
+	// Same machine (shared address): the host name is not a conflict.
+	if h := a2.Service().Host; h != "solohost.local." {
+		t.Errorf("second advertiser's host is %q, want solohost.local.", h)
+	}
+	got := browseFor(t, 1500*time.Millisecond)
+	for _, a := range []*Advertiser{a1, a2, a3} {
+		want := a.Service()
+		s, ok := got[want.Instance]
+		if !ok {
+			t.Errorf("browse did not list %q (got %v)", want.Instance, got)
+			continue
+		}
+		if s.Port != want.Port || s.TXT["id"] != want.TXT["id"] {
+			t.Errorf("%q: found port %d id %s, want %d %s", want.Instance, s.Port, s.TXT["id"], want.Port, want.TXT["id"])
+		}
+	}
+}
+
+func TestSoloCloseSendsGoodbye(t *testing.T) {
+	if !netlab.Solo(t) {
+		return
+	}
+	a := advertise(t, AdvertiseConfig{Instance: "leaving", Hostname: "solohost", Port: 1001})
+	if _, took := browseUntil(t, "leaving", 3*time.Second); took > time.Second {
+		t.Errorf("found after %v", took)
+	}
+	tr, err := openTransport(nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	if tr.mcast == nil {
+		t.Fatal("no multicast listener")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	deadline := time.After(3 * time.Second)
+	for goodbye := false; !goodbye; {
+		select {
+		case p := <-tr.pkts:
+			for _, r := range p.records {
+				if ptr, ok := r.rr.(*dns.PTR); ok && ptr.Hdr.Ttl == 0 && sameName(ptr.Ptr, instanceFQDN("leaving")) {
+					goodbye = true
+				}
+			}
+		case <-deadline:
+			t.Fatal("no goodbye (PTR with TTL 0) seen after Close")
+		}
+	}
+	if got := browseFor(t, 1500*time.Millisecond); len(got) != 0 {
+		t.Errorf("after Close, browse still finds %v", got)
+	}
+}
