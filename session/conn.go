@@ -147,15 +147,18 @@ func (c *conn) classify(err error) (reason string, graceful bool) {
 	return reasonReadError, false
 }
 
-// finish closes the connection, normally or with a reset, and unregisters the
-// session.
+// finish unregisters the session and closes the connection, normally or with
+// a reset.
 func (c *conn) finish(reason string, err error, graceful bool) {
+	// Free the session's slot before the close that confirms the session, so
+	// that a client starting its next session at once is not refused.
+	active := c.srv.unregister(c)
 	if graceful {
 		_ = c.nc.Close()
 	} else {
 		reset(c.nc)
 	}
-	c.srv.end(c, reason, err)
+	c.srv.end(c, active, reason, err)
 }
 
 // deadlineReader is the conn as the frame reader sees it: before each read

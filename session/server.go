@@ -139,13 +139,17 @@ func (s *Server) start(nc net.Conn) {
 	go c.serve()
 }
 
-// end unregisters a finished session.
-func (s *Server) end(c *conn, reason string, err error) {
+// unregister removes a finishing session from the registry and returns how
+// many remain.
+func (s *Server) unregister(c *conn) (active int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.sessions, c.id)
-	active := len(s.sessions)
-	s.mu.Unlock()
+	return len(s.sessions)
+}
 
+// end logs a finished, unregistered session and releases it.
+func (s *Server) end(c *conn, active int, reason string, err error) {
 	ev := s.log.Info()
 	if err != nil {
 		ev = s.log.Warn().Err(err)

@@ -23,7 +23,7 @@ type cli struct {
 	LogLevel  string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
 	LogFormat string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
 
-	Serve serveCmd `cmd:"" help:"Receive messages and print them to stdout."`
+	Serve  serveCmd  `cmd:"" help:"Receive messages and print them to stdout."`
 	Send   sendCmd   `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
 	Browse browseCmd `cmd:"" help:"List the lanmsg servers on the LAN."`
 }

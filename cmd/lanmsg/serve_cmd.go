@@ -24,12 +24,12 @@ const defaultPort = 5050
 const shutdownGrace = 1500 * time.Millisecond
 
 type serveCmd struct {
-	Listen      string `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
-	Name        string `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
+	Listen        string   `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
+	Name          string   `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
 	NoAdvertise   bool     `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
 	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address instead of the automatic choice (the hostname's address, else the LAN interfaces' addresses). Repeat for several."`
 	mdnsFlags
-	Format      string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
+	Format string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
 
 	MaxPayload    byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (e.g. 64KiB, 1MiB). A larger one ends its session. Default ${default}."`
 	MaxSessions   int           `default:"1024" placeholder:"N" help:"Most sessions open at once; more are refused. Default ${default}."`
