@@ -36,6 +36,8 @@ type serveCmd struct {
 	IdleTimeout   time.Duration `default:"5m" placeholder:"DURATION" help:"Close a session silent this long between messages. Default ${default}."`
 	HeaderTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Close a session that takes longer than this to send a 64-byte header once started. Default ${default}."`
 	ReadTimeout   time.Duration `default:"30s" placeholder:"DURATION" help:"Close a session that stalls this long inside a message. Default ${default}."`
+
+	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
 
 func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
@@ -74,6 +76,20 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		return err
 	}
 	addr := ln.Addr().(*net.TCPAddr)
+	if c.DebugListen != "" {
+		if err := checkHostPort(c.DebugListen, "--debug-listen"); err != nil {
+			ln.Close()
+			return err
+		}
+		dln, err := net.Listen("tcp", c.DebugListen)
+		if err != nil {
+			ln.Close()
+			return listenError(c.DebugListen, err)
+		}
+		hs := serveDebug(dln, srv, log)
+		defer hs.Close()
+		log.Info().Str("debug_addr", dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
+	}
 	log.Info().Str("addr", addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")
 
 	errc := make(chan error, 1)
