@@ -152,11 +152,11 @@ func (c *Client) awaitClose() error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT", ErrNotConfirmed, c.cfg.ConfirmTimeout)
+			return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT (%w)", ErrNotConfirmed, c.cfg.ConfirmTimeout, os.ErrDeadlineExceeded)
 		case errors.Is(err, syscall.ECONNRESET):
-			return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down)", ErrNotConfirmed)
+			return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, syscall.ECONNRESET)
 		default:
-			return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+			return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
 		}
 	}
 }
@@ -169,11 +169,11 @@ func (c *Client) writeErr(err error) error {
 	case errors.Is(err, transport.ErrFrameTooLarge):
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: the server stopped reading (nothing was taken for %v)", ErrNotConfirmed, c.cfg.WriteTimeout)
+		return fmt.Errorf("%w: the server stopped reading (nothing was taken for %v) (%w)", ErrNotConfirmed, c.cfg.WriteTimeout, os.ErrDeadlineExceeded)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%w: the server closed or reset the connection while messages were being sent", ErrNotConfirmed)
+		return fmt.Errorf("%w: the server closed or reset the connection while messages were being sent (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	}
-	return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+	return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
 }
 
 // deadlineWriter gives every write its own deadline, so a server that stops
@@ -192,3 +192,12 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 
 // MaxPayload is the largest message Send accepts.
 func (c *Client) MaxPayload() int { return c.cfg.MaxPayload }
+
+// unwrapSyscall returns the errno inside err, for a shorter message.
+func unwrapSyscall(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}

@@ -60,7 +60,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first limit that is out of range.
+// Validate reports every limit that is out of range.
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxPayload != 0 && (c.MaxPayload < len(transport.Disconnect) || c.MaxPayload > transport.MaxPayloadLimit) {

@@ -48,6 +48,7 @@ type conn struct {
 	fr          *transport.Reader
 	lastRead    time.Time
 	headerStart time.Time
+	flushed     time.Time // when the last output write returned
 }
 
 func newConn(s *Server, id uint64, nc net.Conn) *conn {
@@ -77,6 +78,7 @@ func (c *conn) serve() {
 			return nil
 		}
 		err := c.srv.out.write(batch)
+		c.flushed = time.Now()
 		if err == nil {
 			c.messages.Add(n)
 			c.bytes.Add(size)
@@ -178,7 +180,13 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		deadline = now.Add(cfg.IdleTimeout)
 	case transport.InHeader:
 		if c.headerStart.IsZero() {
+			// The header started with the last read, or, if the session
+			// was writing output since, when it could read again: time
+			// spent blocked on the output is not the client's.
 			c.headerStart = c.lastRead
+			if c.flushed.After(c.headerStart) {
+				c.headerStart = c.flushed
+			}
 		}
 		deadline = earliest(now.Add(cfg.ReadTimeout), c.headerStart.Add(cfg.HeaderTimeout))
 	default:

@@ -263,7 +263,9 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	}()
 	var logBuf bytes.Buffer
 	lines := make(chan string)
+	decoded := make(chan struct{})
 	go func() {
+		defer close(decoded)
 		defer close(lines)
 		dec := json.NewDecoder(pr)
 		for {
@@ -289,6 +291,7 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	return addr, func() (error, string) {
 		cancel()
 		err := <-done
+		<-decoded
 		return err, logBuf.String()
 	}
 }

@@ -42,6 +42,9 @@ Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable,
 4 delivery not confirmed.`
 
 func main() {
+	// zerolog keeps its time format in a global: set it here, once, for the
+	// process's one logger.
+	zerolog.TimeFieldFormat = time.RFC3339Nano
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -173,7 +176,6 @@ func newLogger(w io.Writer, level, format string) *zerolog.Logger {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano // the process's one logger: set once, here
 	log := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return &log
 }

@@ -1,0 +1,251 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/transport"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for the server's
+// output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// lines returns the output split into lines, without the newlines.
+func (s *syncBuffer) lines() []string {
+	str := s.String()
+	if str == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(str, "\n"), "\n")
+}
+
+// logRecorder keeps every log line the server writes, so that tests can wait
+// for events ("session closed") instead of sleeping.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+	cond  chan struct{} // closed and replaced on every write
+}
+
+func newLogRecorder() *logRecorder { return &logRecorder{cond: make(chan struct{})} }
+
+func (r *logRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.lines = append(r.lines, string(p))
+	close(r.cond)
+	r.cond = make(chan struct{})
+	r.mu.Unlock()
+	return len(p), nil
+}
+
+// count returns how many lines contain all of subs.
+func (r *logRecorder) count(subs ...string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+next:
+	for _, l := range r.lines {
+		for _, s := range subs {
+			if !strings.Contains(l, s) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+// waitCount waits until at least n lines contain all of subs.
+func (r *logRecorder) waitCount(t *testing.T, timeout time.Duration, n int, subs ...string) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		ch := r.cond
+		r.mu.Unlock()
+		if r.count(subs...) >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out after %v waiting for %d log lines containing %q (have %d)", timeout, n, subs, r.count(subs...))
+		}
+	}
+}
+
+type testServer struct {
+	srv   *Server
+	addr  string
+	out   *syncBuffer
+	log   *logRecorder
+	serve chan error // receives Serve's result once
+	done  chan struct{}
+	err   error // Serve's result, valid after done is closed
+}
+
+// startServer starts a server on 127.0.0.1:0 writing to out (a fresh
+// syncBuffer if nil), and shuts it down when the test ends.
+func startServer(t *testing.T, cfg Config, format Format, out io.Writer) *testServer {
+	t.Helper()
+	ts := &testServer{log: newLogRecorder(), done: make(chan struct{})}
+	if out == nil {
+		ts.out = &syncBuffer{}
+		out = ts.out
+	}
+	logger := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), ts.log)).With().Timestamp().Logger()
+	srv, err := NewServer(cfg, out, format, &logger)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ts.srv, ts.addr = srv, ln.Addr().String()
+	go func() {
+		ts.err = srv.Serve(ln)
+		close(ts.done)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown at cleanup: %v", err)
+		}
+		select {
+		case <-ts.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return after Shutdown")
+		}
+	})
+	return ts
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitSessions waits until the server has exactly n live sessions.
+func (ts *testServer) waitSessions(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "session count", func() bool { return len(ts.srv.Sessions()) == n })
+}
+
+// waitMessages waits until the session with the given peer has written n
+// messages to the output.
+func (ts *testServer) waitMessages(t *testing.T, peer string, n int64) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "messages of "+peer, func() bool {
+		for _, s := range ts.srv.Sessions() {
+			if s.Peer == peer {
+				return s.Messages >= n
+			}
+		}
+		return false
+	})
+}
+
+func frame(s string) []byte { return transport.AppendFrame(nil, []byte(s)) }
+
+func header(n int) []byte { return transport.AppendHeader(nil, n) }
+
+func dialRaw(t *testing.T, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+func mustWrite(t *testing.T, c net.Conn, p []byte) {
+	t.Helper()
+	if _, err := c.Write(p); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+// readEnd reads until the server ends the connection (or timeout) and returns
+// the read error and how long it took.
+func readEnd(c net.Conn, timeout time.Duration) (error, time.Duration) {
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(timeout))
+	var buf [256]byte
+	for {
+		n, err := c.Read(buf[:])
+		if err != nil {
+			return err, time.Since(start)
+		}
+		if n > 0 {
+			return errors.New("server sent data: " + string(buf[:n])), time.Since(start)
+		}
+	}
+}
+
+func expectReset(t *testing.T, c net.Conn, timeout time.Duration) time.Duration {
+	t.Helper()
+	err, d := readEnd(c, timeout)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after %v: got %v, want ECONNRESET", d, err)
+	}
+	return d
+}
+
+func expectEOF(t *testing.T, c net.Conn) {
+	t.Helper()
+	err, d := readEnd(c, 5*time.Second)
+	if err != io.EOF {
+		t.Fatalf("read after %v: got %v, want io.EOF (orderly close)", d, err)
+	}
+}
+
+// textLine is the text-format line the server writes for msg from peer.
+func textLine(peer, msg string) string { return "[" + peer + "] : " + msg }
+
+// scanLines splits s into lines.
+func scanLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
