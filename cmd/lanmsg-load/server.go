@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is a `lanmsg serve` process started for a run.
+type server struct {
+	cmd       *exec.Cmd
+	Addr      string // where it listens
+	DebugAddr string // its --debug-listen address
+	Out       string // the file its stdout goes to
+	logDone   chan struct{}
+	Log       strings.Builder // its stderr (JSON lines)
+}
+
+// startServer runs `BIN serve` on 127.0.0.1:0 without mDNS, with its debug
+// endpoint on loopback and stdout to the file out, plus any extra flags. It
+// returns once the server listens.
+func startServer(bin, out string, extra ...string) (*server, error) {
+	f, err := os.Create(out)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = f
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.Close() // the child has its own descriptor
+	s := &server{cmd: cmd, Out: out, logDone: make(chan struct{})}
+	ready := make(chan error, 1)
+	go func() {
+		defer close(s.logDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.Log.WriteString(line + "\n")
+			var ev struct {
+				Message   string `json:"message"`
+				Addr      string `json:"addr"`
+				DebugAddr string `json:"debug_addr"`
+			}
+			if json.Unmarshal([]byte(line), &ev) != nil {
+				continue
+			}
+			if ev.DebugAddr != "" {
+				s.DebugAddr = ev.DebugAddr
+			}
+			if strings.HasPrefix(ev.Message, "lanmsg serving") {
+				s.Addr = ev.Addr
+				ready <- nil
+			}
+		}
+		ready <- errors.New("server exited before listening")
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			<-s.logDone
+			return nil, fmt.Errorf("%w:\n%s", err, s.Log.String())
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, errors.New("server not listening after 10s")
+	}
+	return s, nil
+}
+
+// Pid is the server's process id.
+func (s *server) Pid() int { return s.cmd.Process.Pid }
+
+// Stop sends SIGTERM and waits for the exit, returning how long it took.
+func (s *server) Stop() (time.Duration, error) {
+	start := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	<-s.logDone
+	err := s.cmd.Wait()
+	return time.Since(start), err
+}
+
+// State reads the server's /debug/state (gc=true runs a GC first).
+func (s *server) State(gc bool) (map[string]float64, error) {
+	url := "http://" + s.DebugAddr + "/debug/state"
+	if gc {
+		url += "?gc=1"
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st map[string]float64
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// procStatus returns a field of /proc/PID/status in bytes (for VmRSS, VmHWM
+// and the like, given in kB).
+func procStatus(pid int, field string) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// cpuTime returns the user+system CPU time the process has used.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) in parentheses.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
+// countLines counts the lines of a file.
+func countLines(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	n := 0
+	for {
+		m, err := f.Read(buf)
+		for _, c := range buf[:m] {
+			if c == '\n' {
+				n++
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
