@@ -34,7 +34,7 @@ type AdvertiseConfig struct {
 	Addrs     []netip.Addr      // override (--advertise-addr); if empty: DefaultAddrs
 	TXT       map[string]string // caller's extra TXT; "v" and "id" are set by Advertise
 	Interface *net.Interface    // optional: restrict mDNS to this interface
-	Log       *zerolog.Logger   // required; library logs go here at debug level
+	Log       *zerolog.Logger   // required; the address choice at info, hashicorp/mdns and packet details at debug
 }
 
 // Advertiser is a running advertisement. Close withdraws it.
@@ -90,7 +90,7 @@ func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("discovery: advertise: %w", err)
 		}
-		log.Debug().Strs("addrs", addrStrings(addrs)).Str("reason", reason).Msg("discovery: advertising default addresses")
+		log.Info().Strs("addrs", addrStrings(addrs)).Str("reason", reason).Msg("choosing the addresses to advertise")
 	}
 
 	var idb [8]byte
@@ -126,7 +126,7 @@ func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 		stop:   make(chan struct{}),
 	}
 	if a.sender, a.spc, err = openSender(); err != nil {
-		log.Debug().Err(err).Msg("discovery: cannot send announcements; answering queries only")
+		log.Warn().Err(err).Msg("discovery: cannot send announcements; answering queries only")
 	} else {
 		a.wg.Add(1)
 		go a.announce()

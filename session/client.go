@@ -2,11 +2,13 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +31,10 @@ var (
 
 	// ErrClientClosed: Send or Close after Close.
 	ErrClientClosed = errors.New("session: client closed")
+
+	// ErrNoExtension: the server did not answer a hello: it speaks only the
+	// plain protocol (or is not a lanmsg server).
+	ErrNoExtension = errors.New("the server did not answer !HELLO: it does not support receipts or chat")
 )
 
 // ClientConfig holds a client's limits. Zero values mean the defaults.
@@ -37,6 +43,16 @@ type ClientConfig struct {
 	DialTimeout    time.Duration // to connect
 	WriteTimeout   time.Duration // for each batch of frames to be taken by the server
 	ConfirmTimeout time.Duration // for the server to close after "!DISCONNECT"
+
+	// Hello, when set, opens an extended session (see Hello): the server
+	// then confirms messages one batch at a time (Acked), and a chat
+	// session receives the room's events. Send it only to servers that
+	// advertise the extension: a plain server takes it for a message.
+	Hello *Hello
+	// OnEvent receives an extended session's events other than receipts
+	// (chat messages, joins, leaves, who, errors), in order, from the
+	// client's reader goroutine.
+	OnEvent func(Event)
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -57,11 +73,19 @@ func (c ClientConfig) withDefaults() ClientConfig {
 
 // Client is the sending side of a session.
 type Client struct {
-	cfg    ClientConfig
-	nc     net.Conn
-	w      *transport.Writer
-	sent   int // messages handed to Send
-	closed bool
+	cfg     ClientConfig
+	nc      net.Conn
+	w       *transport.Writer
+	sent    int // messages handed to Send
+	closed  bool
+	scratch []byte
+
+	// Extended sessions only.
+	ext     bool
+	welcome Event
+	acked   atomic.Int64
+	done    chan struct{} // closed when the reader goroutine ends
+	readErr error         // why it ended; read after done
 }
 
 // Dial connects to addr (host:port) over TCP within the dial timeout.
@@ -72,7 +96,97 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: connect to %s: %w", addr, err)
 	}
-	return NewClient(nc, cfg), nil
+	c := NewClient(nc, cfg)
+	if cfg.Hello != nil {
+		if err := c.hello(); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// hello opens the extended session: it sends the hello, starts reading the
+// server's events and waits for the welcome.
+func (c *Client) hello() error {
+	h := *c.cfg.Hello
+	h.V = ProtocolVersion
+	if err := c.w.WriteFrame(encodeHello(h)); err != nil {
+		return c.writeErr(err)
+	}
+	c.ext = true
+	c.done = make(chan struct{})
+	welcomed := make(chan Event, 1)
+	go c.read(welcomed)
+	t := time.NewTimer(c.cfg.ConfirmTimeout)
+	defer t.Stop()
+	select {
+	case ev := <-welcomed:
+		c.welcome = ev
+		return nil
+	case <-c.done:
+		return fmt.Errorf("%w (%w)", ErrNoExtension, c.confirmErr(c.readErr))
+	case <-t.C:
+		return fmt.Errorf("%w within %v", ErrNoExtension, c.cfg.ConfirmTimeout)
+	}
+}
+
+// read reads the server's events until the connection ends.
+func (c *Client) read(welcomed chan<- Event) {
+	defer close(c.done)
+	// Events carry other participants' messages, escaped as JSON: allow
+	// for that over the payload limit. Memory still follows the bytes
+	// that arrive.
+	fr := transport.NewReader(c.nc, min(8*c.cfg.MaxPayload+4096, transport.MaxPayloadLimit))
+	for {
+		p, err := fr.ReadFrame()
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		var ev Event
+		if json.Unmarshal(p, &ev) != nil {
+			continue // not for us; the extension only ever sends JSON objects
+		}
+		switch ev.Type {
+		case EventWelcome:
+			select {
+			case welcomed <- ev:
+			default:
+			}
+		case EventAck:
+			c.acked.Store(ev.N)
+		default:
+			if c.cfg.OnEvent != nil {
+				c.cfg.OnEvent(ev)
+			}
+		}
+	}
+}
+
+// Extended reports whether this is an extended session.
+func (c *Client) Extended() bool { return c.ext }
+
+// Welcome is the server's answer to the hello: the chat name given and the
+// participants.
+func (c *Client) Welcome() Event { return c.welcome }
+
+// Acked reports how many messages the server has confirmed writing to its
+// output: the first Acked messages sent are delivered. Only extended
+// sessions have receipts.
+func (c *Client) Acked() int64 { return c.acked.Load() }
+
+// Done is closed when an extended session's connection has ended; nil for a
+// plain session.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Who asks the server for the chat's participants; the answer comes as an
+// EventWho.
+func (c *Client) Who() error {
+	if !c.ext {
+		return errors.New("session: who needs an extended session")
+	}
+	return c.writeErr(c.w.WriteFrame([]byte(whoRequest)))
 }
 
 // NewClient returns a client on an established connection.
@@ -97,6 +211,14 @@ func (c *Client) Send(msg []byte) error {
 	}
 	if len(msg) > c.cfg.MaxPayload {
 		return &transport.ProtocolError{Err: transport.ErrFrameTooLarge, Length: len(msg), Max: c.cfg.MaxPayload}
+	}
+	if c.ext {
+		msg = escapeBang(c.scratch, msg)
+		if len(msg) > 0 && msg[0] == '!' {
+			c.scratch = msg
+		}
+	} else if string(msg) == transport.Disconnect {
+		return ErrReservedMessage
 	}
 	if err := c.w.Buffer(msg); err != nil {
 		return c.writeErr(err)
@@ -129,13 +251,29 @@ func (c *Client) Close() error {
 	if err := c.w.WriteFrame([]byte(transport.Disconnect)); err != nil {
 		return c.writeErr(err)
 	}
+	if c.ext {
+		t := time.NewTimer(c.cfg.ConfirmTimeout)
+		defer t.Stop()
+		select {
+		case <-c.done:
+			return c.confirmErr(c.readErr)
+		case <-t.C:
+			c.nc.Close()
+			<-c.done
+			return c.confirmErr(os.ErrDeadlineExceeded)
+		}
+	}
 	return c.awaitClose()
 }
 
 // Abort closes the connection without "!DISCONNECT".
 func (c *Client) Abort() error {
 	c.closed = true
-	return c.nc.Close()
+	err := c.nc.Close()
+	if c.ext {
+		<-c.done
+	}
+	return err
 }
 
 // awaitClose reads until the server closes the connection. The plain
@@ -146,18 +284,26 @@ func (c *Client) awaitClose() error {
 	var buf [512]byte
 	for {
 		_, err := c.nc.Read(buf[:])
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, io.EOF):
-			return nil
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT (%w)", ErrNotConfirmed, c.cfg.ConfirmTimeout, os.ErrDeadlineExceeded)
-		case errors.Is(err, syscall.ECONNRESET):
-			return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, syscall.ECONNRESET)
-		default:
-			return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
+		if err != nil {
+			return c.confirmErr(err)
 		}
+	}
+}
+
+// confirmErr interprets how the connection ended after "!DISCONNECT": an
+// orderly close is the confirmation.
+func (c *Client) confirmErr(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT (%w)", ErrNotConfirmed, c.cfg.ConfirmTimeout, os.ErrDeadlineExceeded)
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, syscall.ECONNRESET)
+	case errors.Is(err, transport.ErrTruncated):
+		return fmt.Errorf("%w: the connection ended in the middle of a frame from the server (%w)", ErrNotConfirmed, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
 	}
 }
 
@@ -171,9 +317,28 @@ func (c *Client) writeErr(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the server stopped reading (nothing was taken for %v) (%w)", ErrNotConfirmed, c.cfg.WriteTimeout, os.ErrDeadlineExceeded)
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		c.awaitReader()
 		return fmt.Errorf("%w: the server closed or reset the connection while messages were being sent (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	}
 	return fmt.Errorf("%w: %w", ErrNotConfirmed, err)
+}
+
+// awaitReader waits, in an extended session that the server has reset, for
+// the reader to take the frames that arrived before the reset. The server
+// sends its last receipt just before it resets; without the wait, a caller
+// that reads Acked or closes the connection at once (Close and Abort do)
+// would lose that receipt, and Acked would fall short of what was
+// delivered.
+func (c *Client) awaitReader() {
+	if !c.ext {
+		return
+	}
+	t := time.NewTimer(c.cfg.ConfirmTimeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
 }
 
 // deadlineWriter gives every write its own deadline, so a server that stops

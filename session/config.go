@@ -39,6 +39,11 @@ type Config struct {
 	// the header or payload for this long. A client that keeps trickling
 	// bytes still gets its frame through.
 	ReadTimeout time.Duration
+
+	// SendQueue is how many frames may wait for a client of an extended
+	// session (receipts, chat). A client that falls further behind is
+	// disconnected, so a stuck chat participant never slows the others.
+	SendQueue int
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +62,9 @@ func (c Config) withDefaults() Config {
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout
 	}
+	if c.SendQueue == 0 {
+		c.SendQueue = DefaultSendQueue
+	}
 	return c
 }
 
@@ -66,6 +74,9 @@ func (c Config) Validate() error {
 	if c.MaxPayload != 0 && (c.MaxPayload < len(transport.Disconnect) || c.MaxPayload > transport.MaxPayloadLimit) {
 		errs = append(errs, fmt.Errorf("max payload %d is out of range (%d bytes, the length of %s, to %d)",
 			c.MaxPayload, len(transport.Disconnect), transport.Disconnect, transport.MaxPayloadLimit))
+	}
+	if c.SendQueue < 0 {
+		errs = append(errs, fmt.Errorf("send queue %d is negative", c.SendQueue))
 	}
 	if c.MaxSessions < 0 {
 		errs = append(errs, fmt.Errorf("max sessions %d is negative", c.MaxSessions))

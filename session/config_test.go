@@ -69,6 +69,7 @@ func TestConfigDefaults(t *testing.T) {
 		IdleTimeout:   time.Second,
 		HeaderTimeout: DefaultHeaderTimeout,
 		ReadTimeout:   DefaultReadTimeout,
+		SendQueue:     DefaultSendQueue,
 	}
 	if got := srv.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)

@@ -29,6 +29,7 @@ const (
 	reasonShutdown   = "server shutting down"
 	reasonReadError  = "read error"
 	reasonOutput     = "output failed"
+	reasonSlowReader = "not reading what the server sends (send queue full)"
 )
 
 // conn is the server side of one session.
@@ -43,6 +44,9 @@ type conn struct {
 	bytes    atomic.Int64
 
 	stopping atomic.Bool // set by interrupt
+	dropped  atomic.Bool // set by dropSlow
+
+	ext *extSession // nil in a plain session; set by the session goroutine before any other use
 
 	// Used only by the session goroutine, through deadlineReader.
 	fr          *transport.Reader
@@ -66,34 +70,13 @@ func (c *conn) interrupt() {
 
 // serve reads frames until the session ends.
 func (c *conn) serve() {
-	var (
-		bp    *[]byte
-		batch []byte
-		n     int64 // messages in batch
-		size  int64 // payload bytes in batch
-	)
-	// flush writes the batch to the output and counts its messages.
-	flush := func() error {
-		if bp == nil {
-			return nil
-		}
-		err := c.srv.out.write(batch)
-		c.flushed = time.Now()
-		if err == nil {
-			c.messages.Add(n)
-			c.bytes.Add(size)
-		}
-		*bp = batch[:0]
-		batches.Put(bp)
-		bp, batch, n, size = nil, nil, 0, 0
-		return err
-	}
-
+	out := outBatch{c: c}
 	msg := Message{Session: c.id, Peer: c.peer}
+	first := true
 	for {
 		p, err := c.fr.ReadFrame()
 		if err != nil {
-			if ferr := flush(); ferr != nil {
+			if ferr := out.flush(); ferr != nil {
 				c.finish(reasonOutput, ferr, false)
 				return
 			}
@@ -104,24 +87,37 @@ func (c *conn) serve() {
 			c.finish(reason, err, graceful)
 			return
 		}
-		if string(p) == transport.Disconnect {
-			if err := flush(); err != nil {
-				c.finish(reasonOutput, err, false)
+		if first {
+			first = false
+			if h, ok := parseHello(p); ok {
+				c.startExt(h)
+				msg.Name = c.ext.name
+				continue
+			}
+		}
+		if len(p) > 0 && p[0] == '!' {
+			if string(p) == transport.Disconnect {
+				if err := out.flush(); err != nil {
+					c.finish(reasonOutput, err, false)
+					return
+				}
+				c.finish(reasonDisconnect, nil, true)
 				return
 			}
-			c.finish(reasonDisconnect, nil, true)
-			return
-		}
-		if bp == nil {
-			bp = batches.Get().(*[]byte)
-			batch = *bp
+			if c.ext != nil {
+				// A control frame, or a message escaped with one more "!".
+				if p = c.control(p); p == nil {
+					continue
+				}
+			}
 		}
 		msg.Time, msg.Text = c.lastRead, p
-		batch = c.srv.format.Append(batch, &msg)
-		n++
-		size += int64(len(p))
-		if len(batch) >= batchSize || !c.fr.FrameBuffered() {
-			if err := flush(); err != nil {
+		out.add(&msg)
+		if c.ext != nil && c.ext.hello.Chat {
+			c.srv.room.broadcast(encodeEvent(Event{Type: EventMessage, Name: c.ext.name, Text: string(p), Time: msg.Time}), c.id)
+		}
+		if out.full() || !c.fr.FrameBuffered() {
+			if err := out.flush(); err != nil {
 				c.finish(reasonOutput, err, false)
 				return
 			}
@@ -129,11 +125,103 @@ func (c *conn) serve() {
 	}
 }
 
+// outBatch gathers a session's formatted messages for one output write.
+type outBatch struct {
+	c     *conn
+	bp    *[]byte
+	batch []byte
+	n     int64 // messages in batch
+	size  int64 // payload bytes in batch
+}
+
+func (o *outBatch) add(m *Message) {
+	if o.bp == nil {
+		o.bp = batches.Get().(*[]byte)
+		o.batch = *o.bp
+	}
+	o.batch = o.c.srv.format.Append(o.batch, m)
+	o.n++
+	o.size += int64(len(m.Text))
+}
+
+func (o *outBatch) full() bool { return len(o.batch) >= batchSize }
+
+// flush writes the batch to the output, counts its messages and, in an
+// extended session, sends the receipt for them.
+func (o *outBatch) flush() error {
+	if o.bp == nil {
+		return nil
+	}
+	c := o.c
+	err := c.srv.out.write(o.batch)
+	c.flushed = time.Now()
+	if err == nil {
+		total := c.messages.Add(o.n)
+		c.bytes.Add(o.size)
+		if c.ext != nil {
+			c.ext.send(encodeEvent(Event{Type: EventAck, N: total}))
+		}
+	}
+	*o.bp = o.batch[:0]
+	batches.Put(o.bp)
+	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
+	return err
+}
+
+// startExt turns the session into an extended one after a hello.
+func (c *conn) startExt(h Hello) {
+	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.dropSlow)
+	welcome := Event{Type: EventWelcome}
+	if h.Chat {
+		want := h.Name
+		if want == "" {
+			want = c.peer
+		}
+		welcome.Name, welcome.Names = c.srv.room.join(c, want)
+		c.ext.send(encodeEvent(welcome))
+		c.srv.room.broadcast(encodeEvent(Event{Type: EventJoin, Name: c.ext.name, Time: time.Now()}), c.id)
+	} else {
+		c.ext.send(encodeEvent(welcome))
+	}
+	c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str("name", c.ext.name).Bool("chat", h.Chat).
+		Int("version", h.V).Msg("extended session (receipts" + map[bool]string{true: ", chat)", false: ")"}[h.Chat])
+}
+
+// control handles a control frame of an extended session. It returns the
+// message a "!!"-escaped frame carries, or nil when the frame was control.
+func (c *conn) control(p []byte) []byte {
+	switch {
+	case len(p) > 1 && p[1] == '!':
+		return p[1:]
+	case string(p) == whoRequest:
+		c.ext.send(encodeEvent(Event{Type: EventWho, Names: c.srv.room.names()}))
+	default:
+		c.ext.send(encodeEvent(Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front"}))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// dropSlow ends a session whose client does not read what the server sends
+// it (its queue overflowed), so that it cannot slow anyone else down.
+func (c *conn) dropSlow() {
+	c.dropped.Store(true)
+	c.interrupt()
+}
+
 // classify names why reading stopped, and whether the connection may close
 // normally.
 func (c *conn) classify(err error) (reason string, graceful bool) {
 	var pe *transport.ProtocolError
 	switch {
+	case c.dropped.Load():
+		return reasonSlowReader, false
 	case errors.Is(err, io.EOF):
 		return reasonEOF, true
 	case c.stopping.Load():
@@ -155,10 +243,19 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	// Free the session's slot before the close that confirms the session, so
 	// that a client starting its next session at once is not refused.
 	active := c.srv.unregister(c)
+	if c.ext != nil {
+		if c.ext.hello.Chat && c.srv.room.leave(c) {
+			c.srv.room.broadcast(encodeEvent(Event{Type: EventLeave, Name: c.ext.name, Time: time.Now()}), c.id)
+		}
+		c.ext.close(drainTimeout) // the last receipt goes out before the close
+	}
 	if graceful {
 		_ = c.nc.Close()
 	} else {
 		reset(c.nc)
+	}
+	if c.ext != nil {
+		<-c.ext.done // the writer fails at once on the closed connection
 	}
 	c.srv.end(c, active, reason, err)
 }
@@ -177,7 +274,12 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	switch c.fr.State() {
 	case transport.Idle:
 		c.headerStart = time.Time{}
-		deadline = now.Add(cfg.IdleTimeout)
+		// A chat participant may listen for hours without a word: no idle
+		// deadline. TCP keepalive (on by default for accepted connections)
+		// and the send timeout still find peers that vanished.
+		if c.ext == nil || !c.ext.hello.Chat {
+			deadline = now.Add(cfg.IdleTimeout)
+		}
 	case transport.InHeader:
 		if c.headerStart.IsZero() {
 			// The header started with the last read, or, if the session

@@ -13,6 +13,7 @@ type Message struct {
 	Time    time.Time // when the bytes were read
 	Session uint64    // session id, unique within the server's life
 	Peer    string    // the client's address, host:port
+	Name    string    // the sender's chat name, in a chat session
 	Text    []byte    // the payload as received
 }
 
@@ -26,8 +27,8 @@ const (
 	// but tab as \xNN, and bytes that are not UTF-8 as U+FFFD.
 	Text Format = iota
 	// JSON renders one JSON object per line (JSON Lines) with the fields
-	// time (RFC 3339, nanoseconds), session, peer and text. Bytes that are
-	// not UTF-8 become U+FFFD.
+	// time (RFC 3339, nanoseconds), session, peer, name (chat sessions only)
+	// and text. Bytes that are not UTF-8 become U+FFFD.
 	JSON
 )
 
@@ -62,6 +63,10 @@ func (f Format) Append(dst []byte, m *Message) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// AppendEscaped appends text escaped as the Text format escapes messages, so
+// that it stays on one line and cannot drive a terminal.
+func AppendEscaped(dst, text []byte) []byte { return appendEscaped(dst, text) }
 
 // appendEscaped appends text escaped as described for Text.
 func appendEscaped(dst, text []byte) []byte {
@@ -105,6 +110,10 @@ func appendJSON(dst []byte, m *Message) []byte {
 	dst = strconv.AppendUint(dst, m.Session, 10)
 	dst = append(dst, `,"peer":`...)
 	dst = appendJSONString(dst, []byte(m.Peer))
+	if m.Name != "" {
+		dst = append(dst, `,"name":`...)
+		dst = appendJSONString(dst, []byte(m.Name))
+	}
 	dst = append(dst, `,"text":`...)
 	dst = appendJSONString(dst, m.Text)
 	return append(dst, "}\n"...)

@@ -43,6 +43,7 @@ type Server struct {
 	wg       sync.WaitGroup
 
 	refusals refusalLog
+	room     room
 }
 
 // NewServer returns a server that writes received messages to out in the

@@ -101,6 +101,7 @@ type labProc struct {
 
 	mu      sync.Mutex
 	lines   [2][]string
+	cursor  [2]int // where waitLine looks next
 	eof     [2]bool
 	changed chan struct{} // closed and replaced on each new line and at EOF
 	done    chan struct{} // closed when the process has exited and its output is read
@@ -192,16 +193,18 @@ func (p *labProc) output(stream int) []string {
 	return append([]string(nil), p.lines[stream]...)
 }
 
-// waitLine waits up to d for a line on stream that match accepts, and returns
-// it. It fails the test if the stream ends, or d passes, first.
+// waitLine waits up to d for a line on stream that match accepts, after the
+// one it last returned, and returns it. It fails the test if the stream ends,
+// or d passes, first.
 func (p *labProc) waitLine(stream int, d time.Duration, what string, match func(string) bool) string {
 	p.t.Helper()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	for i := 0; ; {
+	for {
 		p.mu.Lock()
-		for ; i < len(p.lines[stream]); i++ {
+		for i := p.cursor[stream]; i < len(p.lines[stream]); i++ {
 			if match(p.lines[stream][i]) {
+				p.cursor[stream] = i + 1
 				l := p.lines[stream][i]
 				p.mu.Unlock()
 				return l
@@ -242,6 +245,15 @@ func (p *labProc) exit(d time.Duration) int {
 func (p *labProc) wantExit(d time.Duration, want int) {
 	p.t.Helper()
 	if got := p.exit(d); got != want {
+		p.dump()
+		p.t.Fatalf("%s exited with %d, want %d", p.name, got, want)
+	}
+}
+
+// wantCode checks the exit code of a process that has exited (see labRun).
+func (p *labProc) wantCode(want int) {
+	p.t.Helper()
+	if got := p.cmd.ProcessState.ExitCode(); got != want {
 		p.dump()
 		p.t.Fatalf("%s exited with %d, want %d", p.name, got, want)
 	}
@@ -326,19 +338,29 @@ func labRun(t *testing.T, lab *netlab.Lab, bin string, i int, d time.Duration, a
 	return p
 }
 
+// labService is a server as 'lanmsg browse --json' prints it (README,
+// "lanmsg browse"); declared here rather than reusing browse_cmd.go's type so
+// that a change of the documented format fails the tests.
+type labService struct {
+	Name  string            `json:"name"`
+	Host  string            `json:"host"`
+	Addrs []string          `json:"addrs"`
+	Port  int               `json:"port"`
+	TXT   map[string]string `json:"txt"`
+}
+
 // labBrowse runs 'lanmsg browse --json --timeout D' on host i, checks that it
 // exits 0, and returns the servers it listed, in order.
-func labBrowse(t *testing.T, lab *netlab.Lab, bin string, i int, d time.Duration) []serviceJSON {
+func labBrowse(t *testing.T, lab *netlab.Lab, bin string, i int, d time.Duration) []labService {
 	t.Helper()
 	p := labRun(t, lab, bin, i, d+10*time.Second, "browse", "--json", "--timeout", d.String())
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.dump()
-		t.Fatalf("browse on h%d exited %d", i, code)
-	}
-	var found []serviceJSON
+	p.wantCode(0)
+	var found []labService
 	for _, l := range p.output(procStdout) {
-		var s serviceJSON
-		if err := json.Unmarshal([]byte(l), &s); err != nil {
+		var s labService
+		dec := json.NewDecoder(strings.NewReader(l))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
 			t.Fatalf("browse --json printed %q: %v", l, err)
 		}
 		found = append(found, s)

@@ -26,6 +26,7 @@ type cli struct {
 	Serve  serveCmd  `cmd:"" help:"Receive messages and print them to stdout."`
 	Send   sendCmd   `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
 	Browse browseCmd `cmd:"" help:"List the lanmsg servers on the LAN."`
+	Chat   chatCmd   `cmd:"" help:"Chat with everyone else on a lanmsg server."`
 }
 
 const description = `lanmsg: messages across the LAN, with no address to type.
@@ -37,6 +38,7 @@ client and server work with lanmsg too.
   lanmsg serve                  # on one machine
   lanmsg send "hello"           # on another: finds the server by itself
   lanmsg browse                 # lists the servers on the LAN
+  lanmsg chat                   # a chat room on the server
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable,
 4 delivery not confirmed.`

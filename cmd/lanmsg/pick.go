@@ -24,6 +24,51 @@ import (
 type target struct {
 	name      string
 	endpoints []string
+	extended  bool // it advertises the two-way extension (TXT hello=1)
+}
+
+func serviceTarget(s discovery.Service) target {
+	return target{name: s.Instance, endpoints: s.Endpoints(), extended: s.TXT[helloTXT] == "1"}
+}
+
+// helloTXT is the TXT key with which a server advertises the two-way
+// extension (receipts and chat).
+const helloTXT = "hello"
+
+// targetFlags choose the server, for send and chat.
+type targetFlags struct {
+	mdnsFlags
+	Server        string        `xor:"target" placeholder:"HOST:PORT" help:"Use the server at this address (port 5050 if left out), without looking on the LAN."`
+	To            string        `xor:"target" placeholder:"NAME" help:"Use the server advertising this name (see 'lanmsg browse'); HOST:PORT works too. Without --to or --server: the only server on the LAN, or a choice from a list."`
+	BrowseTimeout time.Duration `default:"2s" placeholder:"DURATION" help:"How long to look for servers on the LAN. Default ${default}."`
+}
+
+// target works out which server to use: --server, --to, or the LAN.
+func (f *targetFlags) target(ctx context.Context, log *zerolog.Logger, l lan) (target, error) {
+	server := f.Server
+	if server == "" && looksLikeHostPort(f.To) {
+		server = f.To
+	}
+	if server != "" {
+		addr, err := serverAddr(server)
+		if err != nil {
+			return target{}, err
+		}
+		return target{name: addr, endpoints: []string{addr}}, nil
+	}
+	ifi, err := f.iface()
+	if err != nil {
+		return target{}, err
+	}
+	cfg := browseConfig(log, ifi)
+	if f.To != "" {
+		return findByName(ctx, l, cfg, f.To, f.BrowseTimeout)
+	}
+	found, err := browseAll(ctx, l, cfg, f.BrowseTimeout)
+	if err != nil {
+		return target{}, err
+	}
+	return choose(found, openControllingTTY, f.BrowseTimeout)
 }
 
 // findByName browses until a server called name answers, and returns it at
@@ -47,7 +92,7 @@ func findByName(ctx context.Context, l lan, cfg discovery.BrowseConfig, name str
 		others = append(others, s.Instance)
 	})
 	if match != nil {
-		return target{name: match.Instance, endpoints: match.Endpoints()}, nil
+		return serviceTarget(*match), nil
 	}
 	if err != nil {
 		return target{}, browseError(err)
@@ -81,7 +126,7 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 	case 0:
 		return target{}, &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", timeout), hint: browseHint}
 	case 1:
-		return target{name: found[0].Instance, endpoints: found[0].Endpoints()}, nil
+		return serviceTarget(found[0]), nil
 	}
 	names := make([]string, len(found))
 	for i, s := range found {
@@ -98,7 +143,7 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 	if err != nil {
 		return target{}, err
 	}
-	return target{name: s.Instance, endpoints: s.Endpoints()}, nil
+	return serviceTarget(s), nil
 }
 
 // pick shows a numbered list on the terminal and reads the person's choice.

@@ -18,11 +18,9 @@ import (
 )
 
 type sendCmd struct {
-	mdnsFlags
-	Server         string        `xor:"target" placeholder:"HOST:PORT" help:"Send to this address (port 5050 if left out), without looking on the LAN."`
-	To             string        `xor:"target" placeholder:"NAME" help:"Send to the server advertising this name (see 'lanmsg browse'); HOST:PORT works too. Without --to or --server: the only server on the LAN, or a choice from a list."`
+	targetFlags
 	Messages       []string      `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
-	BrowseTimeout  time.Duration `default:"2s" placeholder:"DURATION" help:"How long to look for servers on the LAN. Default ${default}."`
+	Receipts       bool          `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
 	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message to send; a longer one is refused before it is sent. Default ${default}."`
 	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
 	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to take messages and confirm them. Default ${default}."`
@@ -37,12 +35,16 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if err != nil {
 		return err
 	}
-	cl, addr, err := dialFirst(ctx, t, c.clientConfig(), log)
+	cfg := c.clientConfig()
+	if t.extended || c.Receipts {
+		cfg.Hello = &session.Hello{}
+	}
+	cl, addr, err := dialFirst(ctx, t, cfg, log)
 	if err != nil {
 		return err
 	}
 	if t.name != addr {
-		log.Info().Str("server", t.name).Str("addr", addr).Msg("sending")
+		log.Info().Str("server", t.name).Str("addr", addr).Bool("receipts", cl.Extended()).Msg("sending")
 	}
 
 	var src messageSource
@@ -55,34 +57,6 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		src = newLineSource(std.in, int(c.MaxPayload))
 	}
 	return deliver(cl, src, addr, int(c.MaxPayload), log)
-}
-
-// target works out where to send: --server, --to, or the LAN.
-func (c *sendCmd) target(ctx context.Context, log *zerolog.Logger, l lan) (target, error) {
-	server := c.Server
-	if server == "" && looksLikeHostPort(c.To) {
-		server = c.To
-	}
-	if server != "" {
-		addr, err := serverAddr(server)
-		if err != nil {
-			return target{}, err
-		}
-		return target{name: addr, endpoints: []string{addr}}, nil
-	}
-	ifi, err := c.iface()
-	if err != nil {
-		return target{}, err
-	}
-	cfg := browseConfig(log, ifi)
-	if c.To != "" {
-		return findByName(ctx, l, cfg, c.To, c.BrowseTimeout)
-	}
-	found, err := browseAll(ctx, l, cfg, c.BrowseTimeout)
-	if err != nil {
-		return target{}, err
-	}
-	return choose(found, openControllingTTY, c.BrowseTimeout)
 }
 
 func (c *sendCmd) clientConfig() session.ClientConfig {
@@ -114,30 +88,47 @@ func deliver(cl *session.Client, src messageSource, addr string, max int, log *z
 			stopped = &cliError{code: exitUsage,
 				err:  fmt.Errorf("%s is longer than the %s limit, so it and everything after it were not sent", src.name(), byteSize(max)),
 				hint: "raise --max-payload (here and on the server), or split the message"}
+		case errors.Is(err, session.ErrReservedMessage):
+			stopped = &cliError{code: exitUsage,
+				err:  fmt.Errorf("%s is exactly !DISCONNECT, which would end the session, so it and everything after it were not sent", src.name()),
+				hint: "lanmsg servers that support receipts carry it as text: use --receipts with --server, or find the server on the LAN"}
 		case errors.Is(err, session.ErrNotConfirmed):
 			_ = cl.Abort()
-			return unconfirmed(addr, err)
+			return unconfirmed(addr, cl, src.nameOf, err)
 		default:
 			stopped = &cliError{code: exitFailure, err: fmt.Errorf("reading %s: %w; it and everything after it were not sent", src.name(), err)}
 		}
 		if stopped == nil && src.drained() {
 			if err := cl.Flush(); err != nil {
 				_ = cl.Abort()
-				return unconfirmed(addr, err)
+				return unconfirmed(addr, cl, src.nameOf, err)
 			}
 		}
 	}
 	if err := cl.Close(); err != nil {
-		return unconfirmed(addr, err)
+		return unconfirmed(addr, cl, src.nameOf, err)
 	}
 	log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
 	return stopped
 }
 
-func unconfirmed(addr string, err error) error {
-	return &cliError{code: exitUnconfirmed,
+// unconfirmed reports a session that ended before the server confirmed it.
+// With receipts it names exactly what was delivered.
+func unconfirmed(addr string, cl *session.Client, nameOf func(int) string, err error) error {
+	ce := &cliError{code: exitUnconfirmed,
 		err:  fmt.Errorf("sending to %s: %w", addr, err),
 		hint: "check the server's log; run the send again to retry (messages may then arrive twice)"}
+	if cl.Extended() {
+		acked, sent := int(cl.Acked()), cl.Sent()
+		if acked < sent {
+			ce.err = fmt.Errorf("%w; the server confirmed %d of the %d messages sent: %s and everything after it were not delivered", ce.err, acked, sent, nameOf(acked+1))
+			ce.hint = fmt.Sprintf("resend from %s on: nothing before it will arrive twice", nameOf(acked+1))
+		} else {
+			ce.err = fmt.Errorf("%w; the server confirmed all %d messages sent", ce.err, sent)
+			ce.hint = "nothing sent was lost; anything not yet read from the input was not sent"
+		}
+	}
+	return ce
 }
 
 // serverAddr validates --server and adds the default port when it is left
@@ -190,6 +181,8 @@ type messageSource interface {
 	drained() bool
 	// name names the last message for an error ("message 3", "line 7").
 	name() string
+	// nameOf names message i (from 1).
+	nameOf(i int) string
 }
 
 type argSource struct {
@@ -205,8 +198,9 @@ func (a *argSource) next() ([]byte, error) {
 	return []byte(a.args[a.i-1]), nil
 }
 
-func (a *argSource) drained() bool { return false } // Close flushes at the end
-func (a *argSource) name() string  { return "message " + strconv.Itoa(a.i) }
+func (a *argSource) drained() bool       { return false } // Close flushes at the end
+func (a *argSource) name() string        { return a.nameOf(a.i) }
+func (a *argSource) nameOf(i int) string { return "message " + strconv.Itoa(i) }
 
 // lineSource reads messages from lines of a stream as they arrive, without
 // reading the stream whole. A trailing "\r" is dropped, so CRLF input works.
@@ -252,8 +246,9 @@ func (l *lineSource) next() ([]byte, error) {
 	}
 }
 
-func (l *lineSource) drained() bool { return l.br.Buffered() == 0 }
-func (l *lineSource) name() string  { return "line " + strconv.Itoa(l.n) }
+func (l *lineSource) drained() bool       { return l.br.Buffered() == 0 }
+func (l *lineSource) name() string        { return l.nameOf(l.n) }
+func (l *lineSource) nameOf(i int) string { return "line " + strconv.Itoa(i) }
 
 func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {

@@ -230,7 +230,7 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 		Instance:  c.Name,
 		Port:      bound.Port,
 		Addrs:     addrs,
-		TXT:       map[string]string{"ver": versionString()},
+		TXT:       map[string]string{"ver": versionString(), helloTXT: "1"},
 		Interface: ifi,
 		Log:       log,
 	})

@@ -5,8 +5,9 @@ Usage: python3 tutorial_server.py HOST PORT   (PORT 0 picks a free port)
 It keeps the tutorial's logic and its flaws on purpose (recv(64) then
 recv(n), which may return short; spinning when a client vanishes), because
 lanmsg must interoperate with exactly this. Changes from the tutorial: the
-address comes from the command line, output is flushed, and it prints a
-ready line with the bound port.
+address comes from the command line, it prints a ready line with the bound
+port, and each line is printed whole and flushed (the tutorial's print()
+from several threads can interleave two lines, which tests would misread).
 """
 import socket
 import sys
@@ -15,20 +16,27 @@ import threading
 HEADER = 64
 FORMAT = "utf-8"
 DISCONNECT_MESSAGE = "!DISCONNECT"
+print_lock = threading.Lock()
+
+
+def say(line):
+    with print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def handle_client(conn, addr):
-    print(f"[New Connection] : {addr} connected.", flush=True)
+    say(f"[New Connection] : {addr} connected.")
     connected = True
     while connected:
         msg_length = conn.recv(HEADER).decode(FORMAT)
         if msg_length:
             msg_length = int(msg_length)
             msg = conn.recv(msg_length).decode(FORMAT)
-            print(f"[{addr}] : {msg}", flush=True)
+            say(f"[{addr}] : {msg}")
             if msg == DISCONNECT_MESSAGE:
                 connected = False
-    print(f"[{addr}] : Disconnected.", flush=True)
+    say(f"[{addr}] : Disconnected.")
     conn.close()
 
 
@@ -38,12 +46,12 @@ def main():
     server.bind((sys.argv[1], int(sys.argv[2])))
     server.listen()
     host, port = server.getsockname()
-    print(f"[Starting] Server listening on {host}:{port}", flush=True)
+    say(f"[Starting] Server listening on {host}:{port}")
     while True:
         conn, addr = server.accept()
         thread = threading.Thread(target=handle_client, args=(conn, addr), daemon=True)
         thread.start()
-        print(f"[ACTIVE CONNECTIONS] : {threading.active_count() - 1}", flush=True)
+        say(f"[ACTIVE CONNECTIONS] : {threading.active_count() - 1}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/session"
+)
+
+type chatCmd struct {
+	targetFlags
+	As             string        `placeholder:"NAME" help:"Your name in the chat. Default: user@host."`
+	JSON           bool          `help:"Print the chat as JSON Lines (t, name, text, time, names) instead of text."`
+	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Longest message to send. Default ${default}."`
+	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
+	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to confirm messages when you leave. Default ${default}."`
+}
+
+const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-D leaves"
+
+func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+	if err := checkTimeouts(map[string]time.Duration{"--connect-timeout": c.ConnectTimeout,
+		"--confirm-timeout": c.ConfirmTimeout, "--browse-timeout": c.BrowseTimeout}); err != nil {
+		return err
+	}
+	t, err := c.target(ctx, log, l)
+	if err != nil {
+		return err
+	}
+	if len(t.endpoints) > 0 && !t.extended && c.Server == "" && !looksLikeHostPort(c.To) {
+		return &cliError{code: exitFailure, err: fmt.Errorf("server %q does not support chat (it does not advertise hello=1)", t.name),
+			hint: "it may be an older lanmsg or another program; 'lanmsg send' still works with it"}
+	}
+	out := &chatPrinter{w: std.out, json: c.JSON}
+	name := c.As
+	if name == "" {
+		name = defaultChatName()
+	}
+	cfg := session.ClientConfig{
+		MaxPayload:     int(c.MaxPayload),
+		DialTimeout:    c.ConnectTimeout,
+		WriteTimeout:   c.ConfirmTimeout,
+		ConfirmTimeout: c.ConfirmTimeout,
+		Hello:          &session.Hello{Name: name, Chat: true},
+		OnEvent:        out.event,
+	}
+	cl, addr, err := dialFirst(ctx, t, cfg, log)
+	if errors.Is(err, session.ErrNoExtension) {
+		return &cliError{code: exitFailure, err: fmt.Errorf("%s: %w", t.name, err),
+			hint: "chat needs a lanmsg server; 'lanmsg send' works with any server of the tutorial's protocol"}
+	}
+	if err != nil {
+		return err
+	}
+	w := cl.Welcome()
+	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Msg("joined the chat")
+	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
+	if isTerminal(std.in) {
+		fmt.Fprintln(std.err, "lanmsg: "+chatHelp)
+	}
+	return c.loop(ctx, cl, addr, std.in, out)
+}
+
+// loop sends what is typed until the input ends, /quit, Ctrl-C or the
+// server goes away.
+func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in io.Reader, out *chatPrinter) error {
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), int(c.MaxPayload)+2)
+		for sc.Scan() {
+			lines <- strings.TrimSuffix(sc.Text(), "\r")
+		}
+		readErr <- sc.Err()
+	}()
+	for {
+		select {
+		case line := <-lines:
+			switch strings.TrimSpace(line) {
+			case "/quit":
+				return c.leave(cl, addr)
+			case "/who":
+				if err := cl.Who(); err != nil {
+					return unconfirmed(addr, cl, messageName, err)
+				}
+				continue
+			case "/help":
+				out.note(chatHelp)
+				continue
+			}
+			if err := cl.Send([]byte(line)); err != nil {
+				if errors.Is(err, session.ErrNotConfirmed) {
+					return unconfirmed(addr, cl, messageName, err)
+				}
+				out.note("not sent: " + err.Error())
+				continue
+			}
+			if err := cl.Flush(); err != nil {
+				return unconfirmed(addr, cl, messageName, err)
+			}
+		case err := <-readErr:
+			if err != nil {
+				out.note("reading input: " + err.Error())
+			}
+			return c.leave(cl, addr)
+		case <-cl.Done():
+			_ = cl.Abort()
+			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
+				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
+		case <-ctx.Done():
+			return c.leave(cl, addr)
+		}
+	}
+}
+
+// leave ends the session and checks that every message was confirmed.
+func (c *chatCmd) leave(cl *session.Client, addr string) error {
+	if err := cl.Close(); err != nil {
+		return unconfirmed(addr, cl, messageName, err)
+	}
+	return nil
+}
+
+// messageName names the chat's i-th message (from 1) in reports.
+func messageName(i int) string { return "message " + strconv.Itoa(i) }
+
+func defaultChatName() string {
+	name := "someone"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	return name
+}
+
+// chatPrinter shows chat events, from the client's reader goroutine and the
+// main one, a whole line at a time.
+type chatPrinter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+func (p *chatPrinter) event(ev session.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		b, _ := json.Marshal(ev)
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	ts := ev.Time
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	line := ts.Local().Format("15:04:05") + " "
+	switch ev.Type {
+	case session.EventMessage:
+		line += "[" + esc(ev.Name) + "] " + esc(ev.Text)
+	case session.EventJoin:
+		line += "* " + esc(ev.Name) + " joined"
+	case session.EventLeave:
+		line += "* " + esc(ev.Name) + " left"
+	case session.EventWho:
+		names := make([]string, len(ev.Names))
+		for i, n := range ev.Names {
+			names[i] = esc(n)
+		}
+		line += "* here: " + strings.Join(names, ", ")
+	case session.EventError:
+		line += "! server: " + esc(ev.Text)
+	default:
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *chatPrinter) note(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		b, _ := json.Marshal(map[string]string{"t": "note", "text": s})
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(p.w, "* "+s)
+}
+
+// esc keeps other people's text on one line and away from the terminal's
+// control sequences.
+func esc(s string) string { return string(session.AppendEscaped(nil, []byte(s))) }

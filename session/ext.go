@@ -1,0 +1,103 @@
+package session
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// The two-way extension. A plain session (the tutorial's) is one-way: the
+// client sends, the server never writes. A client opts in to the extension
+// by making its first frame a hello:
+//
+//	!HELLO {"v":1,"name":"alice@laptop","chat":true}
+//
+// The server then writes frames back on the same connection, in the same
+// 64-byte-header framing, each one a JSON event (see Event): receipts
+// ("ack"), and for chat sessions the room's messages, joins and leaves.
+//
+// In an extended session, client frames that begin with "!" are control
+// frames ("!DISCONNECT", "!WHO"); a message whose text begins with "!" is
+// sent with one more "!" in front, which the server removes. Everything the
+// server sends is a JSON object whose "t" field says what it is, and other
+// participants' text only ever appears inside a "text" field, so no message
+// can pass for a control frame in either direction.
+//
+// Servers that support the extension advertise TXT hello=1; clients send a
+// hello only to those, or when told to.
+const (
+	// HelloPrefix starts the hello frame.
+	HelloPrefix = "!HELLO "
+	// ProtocolVersion is the extension's version, the hello's "v".
+	ProtocolVersion = 1
+	// whoRequest asks for the list of chat participants.
+	whoRequest = "!WHO"
+)
+
+// Hello is the client's opening of an extended session.
+type Hello struct {
+	V    int    `json:"v"`              // ProtocolVersion
+	Name string `json:"name,omitempty"` // display name, for chat
+	Chat bool   `json:"chat,omitempty"` // join the server's chat room
+}
+
+// Event types, the "t" of an Event.
+const (
+	EventWelcome = "welcome" // reply to the hello: Name is the name given, Names the participants
+	EventAck     = "ack"     // N messages of this session are written to the server's output
+	EventMessage = "msg"     // a chat message: Name said Text at Time
+	EventJoin    = "join"    // Name joined the chat
+	EventLeave   = "leave"   // Name left the chat
+	EventWho     = "who"     // Names are in the chat
+	EventError   = "error"   // Text says what the server refused
+)
+
+// Event is one server-to-client frame of an extended session.
+type Event struct {
+	Type  string    `json:"t"`
+	N     int64     `json:"n,omitempty"`
+	Name  string    `json:"name,omitempty"`
+	Text  string    `json:"text,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
+	Names []string  `json:"names,omitempty"`
+}
+
+// ErrReservedMessage: a plain session cannot carry a message that is exactly
+// "!DISCONNECT"; the server would take it for the end of the session.
+var ErrReservedMessage = errors.New("the message is exactly !DISCONNECT, which ends a plain session")
+
+// parseHello recognises a hello frame. A frame that merely starts with
+// "!HELLO " but does not hold a valid hello is an ordinary message, so that a
+// plain client's text is never misread.
+func parseHello(p []byte) (Hello, bool) {
+	rest, ok := bytes.CutPrefix(p, []byte(HelloPrefix))
+	if !ok {
+		return Hello{}, false
+	}
+	var h Hello
+	if err := json.Unmarshal(rest, &h); err != nil || h.V < 1 {
+		return Hello{}, false
+	}
+	return h, true
+}
+
+func encodeHello(h Hello) []byte {
+	b, _ := json.Marshal(h)
+	return append([]byte(HelloPrefix), b...)
+}
+
+func encodeEvent(e Event) []byte {
+	b, _ := json.Marshal(e)
+	return b
+}
+
+// escapeBang returns msg as an extended session sends it: with one more "!"
+// in front when it starts with "!".
+func escapeBang(dst, msg []byte) []byte {
+	if len(msg) > 0 && msg[0] == '!' {
+		dst = append(dst[:0], '!')
+		return append(dst, msg...)
+	}
+	return msg
+}
