@@ -43,6 +43,9 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 	if err != nil {
 		return browseError(err)
 	}
+	if ctx.Err() == context.Canceled {
+		return ctx.Err() // interrupted, not "nothing found"
+	}
 	if n == 0 {
 		return &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", c.Timeout), hint: browseHint}
 	}

@@ -362,3 +362,18 @@ func TestAdvertiseAddrRejectsLoopback(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// TestBrowseInterrupted: Ctrl-C during browse is an interruption, not
+// "no server found".
+func TestBrowseInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	done := make(chan error, 1)
+	go func() {
+		done <- (&browseCmd{Timeout: time.Minute}).Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, &fakeLAN{block: true})
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}

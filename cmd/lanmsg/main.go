@@ -40,8 +40,8 @@ client and server work with lanmsg too.
   lanmsg browse                 # lists the servers on the LAN
   lanmsg chat                   # a chat room on the server
 
-Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable,
-4 delivery not confirmed.`
+Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable or none found,
+4 delivery not confirmed, 130 interrupted.`
 
 func main() {
 	// zerolog keeps its time format in a global: set it here, once, for the
@@ -95,6 +95,12 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
 	if err := kctx.Run(); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted: whatever went wrong after that is its
+			// consequence, not news.
+			fmt.Fprintln(stderr, "lanmsg: interrupted")
+			return exitInterrupted
+		}
 		return report(stderr, err)
 	}
 	return 0
@@ -145,6 +151,8 @@ const (
 	exitUsage       = 2 // bad flags, arguments or input
 	exitUnreachable = 3 // could not connect to a server, or none found
 	exitUnconfirmed = 4 // connected, but delivery was not confirmed
+
+	exitInterrupted = 130 // SIGINT or SIGTERM ended a command that was not done (128+SIGINT, as shells report it)
 )
 
 // cliError is an error for the person at the terminal, with an exit code

@@ -235,7 +235,9 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 		Log:       log,
 	})
 	if err != nil {
-		log.Error().Err(err).Msg("cannot advertise over mDNS; still serving, but clients need --server HOST:PORT (is there a multicast-capable network interface?)")
+		if ctx.Err() == nil { // not just a signal during probing
+			log.Error().Err(err).Msg("cannot advertise over mDNS; still serving, but clients need --server HOST:PORT (is there a multicast-capable network interface?)")
+		}
 		return nil
 	}
 	s := adv.Service()
