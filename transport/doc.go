@@ -40,6 +40,32 @@
 // [Writer] sends each frame's header and payload in one write, never
 // interleaves two frames, and refuses payloads above its maximum.
 //
+// # The two-way extension
+//
+// The tutorial's protocol is one-way: the client sends, the server never
+// writes, and the tutorial's client never reads. lanmsg extends it without
+// changing a byte of that: a client opts in with a first frame
+//
+//	!HELLO {"v":1,"name":"alice@laptop","chat":true}
+//
+// and only then does the server write to the connection, in the same framing,
+// one JSON object per frame, its kind in "t":
+//
+//	{"t":"welcome","name":"alice@laptop","names":["alice@laptop","bob@pi"]}
+//	{"t":"ack","n":120}                         the first 120 messages are written out
+//	{"t":"msg","name":"bob@pi","text":"hi","time":"2026-11-25T12:00:00Z"}
+//	{"t":"join","name":"carol@vm"}  {"t":"leave","name":"carol@vm"}
+//	{"t":"who","names":[...]}  {"t":"error","text":"..."}
+//
+// In an extended session the client's frames that start with "!" are
+// control frames ("!DISCONNECT", "!WHO"); a message whose text starts with
+// "!" is sent with one more "!" in front, which the server removes. Chat text
+// from others only ever travels inside a JSON string, so no message can pass
+// for a control frame in either direction. Servers that speak the extension
+// advertise TXT hello=1 over mDNS; clients send a hello only to those, or
+// when told to, because a plain server would print it as a message. Package
+// session implements both ends.
+//
 // Every error caused by the peer's bytes is a [*ProtocolError], which keeps
 // the offending header for the log and unwraps to one of the sentinel errors,
 // so callers test them with [errors.Is].
