@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -72,6 +73,22 @@ func AppendEscaped(dst, text []byte) []byte { return appendEscaped(dst, text) }
 func appendEscaped(dst, text []byte) []byte {
 	start := 0
 	for i := 0; i < len(text); {
+		// Skip eight bytes at a time while they are printable ASCII and
+		// not a backslash (the usual case), as found by profiling: any
+		// byte below 0x20, from 0x7f up, or a backslash stops the skip,
+		// and the byte-by-byte code below deals with it.
+		for i+8 <= len(text) {
+			w := binary.LittleEndian.Uint64(text[i:])
+			const lo, hi = 0x0101010101010101, 0x8080808080808080
+			bs := w ^ (lo * '\\')
+			if ((w-lo*0x20)&^w|(w+lo)|w|(bs-lo)&^bs)&hi != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(text) {
+			break
+		}
 		c := text[i]
 		if c >= 0x20 && c != '\\' && c < 0x7f || c == '\t' {
 			i++

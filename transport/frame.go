@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -94,7 +95,50 @@ const maxParsed = 1 << 40
 // ParseHeader parses a 64-byte header and returns the payload length it
 // holds. Accepted: ASCII digits, optionally preceded and followed by ASCII
 // spaces, and nothing else. It never allocates unless it fails.
+//
+// The common header (digits, then spaces) is checked eight bytes at a time;
+// anything else goes to parseHeaderSlow, which also words the errors.
 func ParseHeader(h []byte) (int, error) {
+	if len(h) != HeaderSize {
+		return parseHeaderSlow(h)
+	}
+	h = h[:HeaderSize:HeaderSize]
+	i := 0
+	for i+8 <= HeaderSize && binary.LittleEndian.Uint64(h[i:]) == spaces8 {
+		i += 8
+	}
+	for i < HeaderSize && h[i] == ' ' {
+		i++
+	}
+	start := i
+	n := 0
+	// 13 digits hold any value up to maxParsed; more go the slow way.
+	for i < HeaderSize && i-start < 13 && h[i]-'0' <= 9 {
+		n = n*10 + int(h[i]-'0')
+		i++
+	}
+	if i == start || n > maxParsed {
+		return parseHeaderSlow(h)
+	}
+	for ; i+8 <= HeaderSize; i += 8 {
+		if binary.LittleEndian.Uint64(h[i:]) != spaces8 {
+			return parseHeaderSlow(h)
+		}
+	}
+	if rest := HeaderSize - i; rest > 0 {
+		// The last rest bytes are the top bytes of the final word.
+		if binary.LittleEndian.Uint64(h[HeaderSize-8:])>>(8*(8-rest)) != spaces8>>(8*(8-rest)) {
+			return parseHeaderSlow(h)
+		}
+	}
+	return n, nil
+}
+
+// spaces8 is eight ASCII spaces as a little-endian word.
+const spaces8 = 0x2020202020202020
+
+// parseHeaderSlow is ParseHeader one byte at a time, with the errors.
+func parseHeaderSlow(h []byte) (int, error) {
 	if len(h) != HeaderSize {
 		return 0, badHeader(h, fmt.Sprintf("header is %d bytes, want %d", len(h), HeaderSize))
 	}

@@ -50,6 +50,10 @@ type Reader struct {
 	big  []byte // the current payload when it exceeds maxBuffer
 	err  error  // sticky: a protocol error, or the read error once the buffer is drained
 
+	// The header FrameBuffered parsed, so that ReadFrame does not parse it
+	// again: its length, valid while peekAt == r+1 (0: none).
+	peekAt, peekN int
+
 	state State
 }
 
@@ -82,6 +86,9 @@ func (r *Reader) FrameBuffered() bool {
 		return false
 	}
 	n, err := ParseHeader(r.buf[r.r : r.r+HeaderSize])
+	if err == nil {
+		r.peekAt, r.peekN = r.r+1, n
+	}
 	return err != nil || n > r.max || r.w-r.r >= HeaderSize+n
 }
 
@@ -112,9 +119,14 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		return nil, fmt.Errorf("transport: read header: %w", err)
 	}
 	h := r.buf[r.r : r.r+HeaderSize]
-	n, err := ParseHeader(h)
-	if err != nil {
-		return nil, r.fail(err)
+	var n int
+	if r.peekAt == r.r+1 {
+		n = r.peekN
+	} else {
+		var err error
+		if n, err = ParseHeader(h); err != nil {
+			return nil, r.fail(err)
+		}
 	}
 	if n > r.max {
 		return nil, r.fail(&ProtocolError{Err: ErrFrameTooLarge, Header: append([]byte(nil), h...), Length: n, Max: r.max})
@@ -137,7 +149,10 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 // only as bytes arrive.
 func (r *Reader) readBig(n int) ([]byte, error) {
 	have := min(n, r.w-r.r)
-	p := make([]byte, have, max(have, maxBuffer))
+	// Start from the bytes that arrived (at least minBuffer), not from
+	// maxBuffer: a header alone must not cost 64 KiB, or 1000 connections
+	// that each send one and stall would hold 64 MiB.
+	p := make([]byte, have, max(have, minBuffer))
 	copy(p, r.buf[r.r:r.r+have])
 	r.r += have
 	for len(p) < n {
@@ -226,6 +241,7 @@ func (r *Reader) fill(need int) error {
 // buffer, by moving buffered bytes to the front, or by doubling the buffer when
 // it is full of unread bytes or when reads keep filling it.
 func (r *Reader) makeRoom() {
+	r.peekAt = 0 // the buffered bytes move
 	pending := r.w - r.r
 	size := len(r.buf)
 	switch {

@@ -365,8 +365,9 @@ func TestReaderStateDuringRead(t *testing.T) {
 		steps = append(steps, step{data: small2[i : i+1]})
 	}
 	steps = append(steps, step{data: big[:HeaderSize]})
-	// 8 KiB chunks: the Reader's first big-payload read asks for 64 KiB, a
-	// whole number of chunks, so each Read call takes exactly one chunk.
+	// 8 KiB chunks. How many Read calls the payload takes depends on how
+	// the payload's slice grows (from the bytes that arrived), so only the
+	// state each call sees is checked.
 	for off := HeaderSize; off < len(big); off += 8192 {
 		steps = append(steps, step{data: big[off:min(off+8192, len(big))]})
 	}
@@ -412,7 +413,10 @@ func TestReaderStateDuringRead(t *testing.T) {
 	if p, err = r.ReadFrame(); err != nil || string(p) != bigPayload {
 		t.Fatalf("big ReadFrame = %d bytes, %v", len(p), err)
 	}
-	expect(append([]State{Idle}, rep(InPayload, 9)...)...)
+	if len(states) < 2 || states[0] != Idle || fmt.Sprint(states[1:]) != fmt.Sprint(rep(InPayload, len(states)-1)) {
+		t.Fatalf("states seen by Read during a big frame = %v, want idle, then payload only", states)
+	}
+	states = states[:0]
 	if r.State() != Idle {
 		t.Fatalf("after big frame: %v, want idle", r.State())
 	}
