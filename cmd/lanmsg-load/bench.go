@@ -516,6 +516,8 @@ func (p *pyResult) baseline(l load, lanmsg *result) string {
 
 // ---- the client ----
 
+// benchStream times `lanmsg send` streaming stdin, plain and with receipts
+// (the two-way extension, which must cost under 20% of the plain rate).
 func benchStream(c *benchConfig, t *table) error {
 	in := filepath.Join(c.dir, "lines.txt")
 	var b bytes.Buffer
@@ -526,19 +528,44 @@ func benchStream(c *benchConfig, t *table) error {
 		return err
 	}
 	defer os.Remove(in)
-	r := &result{}
+	plain, err := benchStreamRuns(c, in, nil)
+	if err != nil {
+		return err
+	}
+	receipts, err := benchStreamRuns(c, in, []string{"--receipts"})
+	if err != nil {
+		return err
+	}
+	n := float64(c.lines)
+	t.add(fmt.Sprintf("send: %d stdin lines of 32 B", c.lines),
+		si(n/plain.best().Seconds())+" lines/s", si(n/plain.median().Seconds())+" lines/s", "",
+		fmt.Sprintf("client %.0f%%", 100*plain.clientShare))
+	t.add(fmt.Sprintf("send --receipts: %d stdin lines of 32 B", c.lines),
+		si(n/receipts.best().Seconds())+" lines/s", si(n/receipts.median().Seconds())+" lines/s", "",
+		fmt.Sprintf("receipts cost %.0f%% of the plain median rate", 100*(1-plain.median().Seconds()/receipts.median().Seconds())))
+	return nil
+}
+
+// streamResult is the runs of one streaming variant.
+type streamResult struct {
+	result
+	clientShare float64 // client CPU time over wall time
+}
+
+func benchStreamRuns(c *benchConfig, in string, extra []string) (*streamResult, error) {
+	r := &streamResult{}
 	var clientCPU time.Duration
 	for run := range c.runs {
 		out := filepath.Join(c.dir, fmt.Sprintf("stream-%d.out", run))
 		srv, err := startServer(c.bin, out)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		f, err := os.Open(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		cmd := exec.Command(c.bin, "send", "--server", srv.Addr, "--log-format", "json")
+		cmd := exec.Command(c.bin, append([]string{"send", "--server", srv.Addr, "--log-format", "json"}, extra...)...)
 		cmd.Stdin = f
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -554,7 +581,7 @@ func benchStream(c *benchConfig, t *table) error {
 		}
 		os.Remove(out)
 		if err != nil {
-			return fmt.Errorf("%w: %s", err, stderr.String())
+			return nil, fmt.Errorf("%w: %s", err, stderr.String())
 		}
 		if ps := cmd.ProcessState; ps != nil {
 			clientCPU += ps.UserTime() + ps.SystemTime()
@@ -565,11 +592,8 @@ func benchStream(c *benchConfig, t *table) error {
 	for _, d := range r.times {
 		wall += d
 	}
-	n := float64(c.lines)
-	t.add(fmt.Sprintf("send: %d stdin lines of 32 B", c.lines),
-		si(n/r.best().Seconds())+" lines/s", si(n/r.median().Seconds())+" lines/s", "",
-		fmt.Sprintf("client %.0f%%", 100*clientCPU.Seconds()/wall.Seconds()))
-	return nil
+	r.clientShare = clientCPU.Seconds() / wall.Seconds()
+	return r, nil
 }
 
 func benchOneShot(c *benchConfig, t *table) error {

@@ -87,10 +87,15 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	}
 
 	log := newLogger(stderr, c.LogLevel, c.LogFormat)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// After the first signal, the next one ends the process at once.
-	go func() { <-ctx.Done(); stop() }()
+	// After the first signal, the next one ends the process at once. Stop
+	// catching signals before the command sees ctx end: otherwise a second
+	// signal sent once the command has reacted to the first (logged
+	// "shutting down") can land before stop and be swallowed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-sigCtx.Done(); stop(); cancel() }()
 
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
