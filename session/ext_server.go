@@ -86,7 +86,10 @@ func (e *extSession) close(wait time.Duration) {
 // write. After a write error it discards the rest.
 func (e *extSession) write(nc net.Conn) {
 	defer close(e.done)
-	w := transport.NewWriter(nc, transport.MaxPayloadLimit)
+	// Every write gets its own deadline: Buffer writes too, when 64 KiB
+	// have gathered (or a frame is that large), and a deadline set for an
+	// earlier Flush may long have passed by then.
+	w := transport.NewWriter(deadlineWriter{nc, sendTimeout}, transport.MaxPayloadLimit)
 	failed := false
 	for frame := range e.queue {
 		if failed {
@@ -94,7 +97,6 @@ func (e *extSession) write(nc net.Conn) {
 		}
 		err := w.Buffer(frame)
 		if err == nil && len(e.queue) == 0 {
-			_ = nc.SetWriteDeadline(time.Now().Add(sendTimeout))
 			err = w.Flush()
 		}
 		failed = err != nil
