@@ -40,9 +40,9 @@ type Config struct {
 	// bytes still gets its frame through.
 	ReadTimeout time.Duration
 
-	// SendQueue is how many frames may wait for a client of an extended
-	// session (receipts, chat). A client that falls further behind is
-	// disconnected, so a stuck chat participant never slows the others.
+	// SendQueue is how many bytes of frames may wait for a client of an
+	// extended session (chat events). A client that falls further behind
+	// is disconnected, so a stuck chat participant never slows the others.
 	SendQueue int
 }
 

@@ -159,7 +159,7 @@ func (o *outBatch) flush() error {
 		total := c.messages.Add(o.n)
 		c.bytes.Add(o.size)
 		if c.ext != nil {
-			c.ext.send(encodeEvent(Event{Type: EventAck, N: total}))
+			c.ext.ack(total)
 		}
 	}
 	*o.bp = o.batch[:0]
@@ -171,17 +171,15 @@ func (o *outBatch) flush() error {
 // startExt turns the session into an extended one after a hello.
 func (c *conn) startExt(h Hello) {
 	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.dropSlow)
-	welcome := Event{Type: EventWelcome}
 	if h.Chat {
 		want := h.Name
 		if want == "" {
 			want = c.peer
 		}
-		welcome.Name, welcome.Names = c.srv.room.join(c, want)
-		c.ext.send(encodeEvent(welcome))
+		c.srv.room.join(c, want)
 		c.srv.room.broadcast(encodeEvent(Event{Type: EventJoin, Name: c.ext.name, Time: time.Now()}), c.id)
 	} else {
-		c.ext.send(encodeEvent(welcome))
+		c.ext.send(encodeEvent(Event{Type: EventWelcome}))
 	}
 	c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str("name", c.ext.name).Bool("chat", h.Chat).
 		Int("version", h.V).Msg("extended session (receipts" + map[bool]string{true: ", chat)", false: ")"}[h.Chat])
@@ -247,7 +245,11 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 		if c.ext.hello.Chat && c.srv.room.leave(c) {
 			c.srv.room.broadcast(encodeEvent(Event{Type: EventLeave, Name: c.ext.name, Time: time.Now()}), c.id)
 		}
-		c.ext.close(drainTimeout) // the last receipt goes out before the close
+		wait := drainTimeout
+		if graceful {
+			wait = leaveTimeout
+		}
+		c.ext.close(wait) // the last receipt goes out before the close
 	}
 	if graceful {
 		_ = c.nc.Close()

@@ -584,7 +584,7 @@ func TestExtDuplicateNames(t *testing.T) {
 // when its send queue overflows, and the others keep talking.
 func TestExtStalledParticipant(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, Config{SendQueue: 64}, Text, io.Discard)
+	ts := startServer(t, Config{SendQueue: 256 << 10}, Text, io.Discard)
 
 	stalled := dialRaw(t, ts.addr)
 	stalledPeer := stalled.LocalAddr().String()

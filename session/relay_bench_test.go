@@ -184,7 +184,7 @@ func runRelay(b *testing.B, cfg Config, receivers, window int) {
 		// sender faster than the receivers' writers overflows it even when
 		// every receiver reads as fast as it can.
 		b.ReportMetric(float64(n), "dropped")
-		b.Logf("N=%d: %d of %d receivers dropped (send queue %d frames), the slowest had %d messages",
+		b.Logf("N=%d: %d of %d receivers dropped (send queue %d bytes), the slowest had %d messages",
 			b.N, n, receivers, rb.srv.Config().SendQueue, rb.slowest())
 		return
 	}
