@@ -46,3 +46,24 @@ func TestLabDefaultPortTaken(t *testing.T) {
 		t.Errorf("first server printed %q", got)
 	}
 }
+
+// TestLabInterface: --interface restricts mDNS to that interface, on both
+// sides, and discovery still works over it.
+func TestLabInterface(t *testing.T) {
+	bin := labLanmsg(t)
+	lab := netlab.Up(t, 2)
+	labHostname(lab, 1, "ifhost")
+	srv := labServe(t, lab, bin, 1, "ifhost", "--name", "eth-only", "--interface", "eth0")
+	if len(srv.ad.Addrs) != 1 || srv.ad.Addrs[0] != lab.Addr(1).String() {
+		t.Errorf("serve --interface eth0 advertises %v, want [%s]", srv.ad.Addrs, lab.Addr(1))
+	}
+	p := labRun(t, lab, bin, 2, 15*time.Second, "browse", "--json", "--interface", "eth0", "--timeout", "2s")
+	p.wantCode(0)
+	if out := strings.Join(p.output(procStdout), "\n"); !strings.Contains(out, `"name":"eth-only"`) {
+		t.Errorf("browse --interface eth0 printed:\n%s", out)
+	}
+	labRun(t, lab, bin, 2, 15*time.Second, "send", "--interface", "eth0", "--to", "eth-only", "via eth0").wantCode(0)
+	if got := messagesFrom(t, srv.stop()); len(got) != 1 || got[0] != "198.18.0.12 via eth0" {
+		t.Errorf("server printed %q", got)
+	}
+}

@@ -111,6 +111,7 @@ func TestExitCodes(t *testing.T) {
 		{"max payload below !DISCONNECT", []string{"serve", "--no-advertise", "--max-payload", "8"}, "", exitUsage, "out of range"},
 		{"max sessions zero", []string{"serve", "--no-advertise", "--max-sessions", "0"}, "", exitUsage, "--max-sessions must be at least 1"},
 		{"port taken", []string{"serve", "--no-advertise", "--listen", taken}, "", exitFailure, "address already in use"},
+		{"no such interface", []string{"browse", "--interface", "nosuch0"}, "", exitUsage, `--interface "nosuch0": no such network interface`},
 		{"refused", []string{"send", "--server", closedPort(t), "hi"}, "", exitUnreachable, "connection refused"},
 		{"reset", []string{"send", "--server", resettingServer(t), "hi"}, "", exitUnconfirmed, "not confirmed"},
 		{"too long", []string{"send", "--server", taken, "--max-payload", "16"}, "ok\n" + strings.Repeat("x", 17) + "\n", exitUsage, "line 2 is longer than the 16 limit"},
