@@ -251,7 +251,7 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	if cmd.Format == "" {
 		cmd.Format = "text"
 	}
-	cmd.MaxPayload, cmd.MaxSessions = 1<<20, 8
+	cmd.MaxPayload, cmd.MaxSessions, cmd.SendQueue = 1<<20, 8, 1<<20
 	cmd.IdleTimeout, cmd.HeaderTimeout, cmd.ReadTimeout = time.Minute, time.Minute, time.Minute
 	pr, pw := io.Pipe()
 	log := zerolog.New(pw)

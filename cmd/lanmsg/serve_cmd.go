@@ -36,6 +36,7 @@ type serveCmd struct {
 	IdleTimeout   time.Duration `default:"5m" placeholder:"DURATION" help:"Close a session silent this long between messages. Default ${default}."`
 	HeaderTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Close a session that takes longer than this to send a 64-byte header once started. Default ${default}."`
 	ReadTimeout   time.Duration `default:"30s" placeholder:"DURATION" help:"Close a session that stalls this long inside a message. Default ${default}."`
+	SendQueue     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Chat events that may wait for a participant who does not read them; past this, it is disconnected so the room never waits. Default ${default}."`
 
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
@@ -47,6 +48,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		IdleTimeout:   c.IdleTimeout,
 		HeaderTimeout: c.HeaderTimeout,
 		ReadTimeout:   c.ReadTimeout,
+		SendQueue:     int(c.SendQueue),
 	}
 	if c.MaxSessions < 1 {
 		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
