@@ -21,18 +21,15 @@ import (
 
 type chatCmd struct {
 	targetFlags
-	As             string        `placeholder:"NAME" help:"Your name in the chat. Default: user@host."`
-	JSON           bool          `help:"Print the chat as JSON Lines (t, name, text, time, names) instead of text."`
-	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Longest message to send. Default ${default}."`
-	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
-	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to confirm messages when you leave. Default ${default}."`
+	As   string `placeholder:"NAME" help:"Your name in the chat. Default: user@host."`
+	JSON bool   `help:"Print the chat as JSON Lines (t, name, text, time, names) instead of text."`
+	clientFlags
 }
 
 const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-D leaves"
 
 func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
-	if err := checkTimeouts(map[string]time.Duration{"--connect-timeout": c.ConnectTimeout,
-		"--confirm-timeout": c.ConfirmTimeout, "--browse-timeout": c.BrowseTimeout}); err != nil {
+	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
 	t, err := c.target(ctx, log, l)
@@ -48,14 +45,9 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if name == "" {
 		name = defaultChatName()
 	}
-	cfg := session.ClientConfig{
-		MaxPayload:     int(c.MaxPayload),
-		DialTimeout:    c.ConnectTimeout,
-		WriteTimeout:   c.ConfirmTimeout,
-		ConfirmTimeout: c.ConfirmTimeout,
-		Hello:          &session.Hello{Name: name, Chat: true},
-		OnEvent:        out.event,
-	}
+	cfg := c.clientConfig()
+	cfg.Hello = &session.Hello{Name: name, Chat: true}
+	cfg.OnEvent = out.event
 	cl, addr, err := dialFirst(ctx, t, cfg, log)
 	if errors.Is(err, session.ErrNoExtension) {
 		return &cliError{code: exitFailure, err: fmt.Errorf("%s: %w", t.name, err),

@@ -142,32 +142,18 @@ func TestChatNeedsExtension(t *testing.T) {
 // plainServer speaks only the plain protocol: it reads and never writes,
 // closing after !DISCONNECT like the tutorial's server.
 func plainServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return fakeServer(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 4096)
+		var seen []byte
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			n, err := c.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if err != nil || bytes.Contains(seen, []byte("!DISCONNECT")) {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				var seen []byte
-				for {
-					n, err := c.Read(buf)
-					seen = append(seen, buf[:n]...)
-					if err != nil || bytes.Contains(seen, []byte("!DISCONNECT")) {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestSendReceiptsUsedWhenAdvertised(t *testing.T) {

@@ -43,6 +43,28 @@ type targetFlags struct {
 	BrowseTimeout time.Duration `default:"2s" placeholder:"DURATION" help:"How long to look for servers on the LAN. Default ${default}."`
 }
 
+// clientFlags are a client's limits, for send and chat.
+type clientFlags struct {
+	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message to send; a longer one is refused before it is sent. Default ${default}."`
+	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
+	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to take messages and confirm them. Default ${default}."`
+}
+
+// check validates the timeouts, and the browse timeout beside them.
+func (f *clientFlags) check(browse time.Duration) error {
+	return checkTimeouts(map[string]time.Duration{"--connect-timeout": f.ConnectTimeout,
+		"--confirm-timeout": f.ConfirmTimeout, "--browse-timeout": browse})
+}
+
+func (f *clientFlags) clientConfig() session.ClientConfig {
+	return session.ClientConfig{
+		MaxPayload:     int(f.MaxPayload),
+		DialTimeout:    f.ConnectTimeout,
+		WriteTimeout:   f.ConfirmTimeout,
+		ConfirmTimeout: f.ConfirmTimeout,
+	}
+}
+
 // target works out which server to use: --server, --to, or the LAN.
 func (f *targetFlags) target(ctx context.Context, log *zerolog.Logger, l lan) (target, error) {
 	server := f.Server

@@ -62,8 +62,9 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// resettingServer accepts connections, reads a little and resets them.
-func resettingServer(t *testing.T) string {
+// fakeServer listens on 127.0.0.1:0 and handles each connection with
+// handle, in its own goroutine, until the test ends.
+func fakeServer(t *testing.T, handle func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,13 +76,20 @@ func resettingServer(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			var b [1]byte
-			_, _ = c.Read(b[:])
-			_ = c.(*net.TCPConn).SetLinger(0)
-			c.Close()
+			go handle(c)
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// resettingServer accepts connections, reads a little and resets them.
+func resettingServer(t *testing.T) string {
+	return fakeServer(t, func(c net.Conn) {
+		var b [1]byte
+		_, _ = c.Read(b[:])
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 }
 
 func runLanmsg(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

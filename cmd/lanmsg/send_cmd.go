@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -19,16 +18,13 @@ import (
 
 type sendCmd struct {
 	targetFlags
-	Messages       []string      `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
-	Receipts       bool          `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
-	MaxPayload     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Largest message to send; a longer one is refused before it is sent. Default ${default}."`
-	ConnectTimeout time.Duration `default:"5s" placeholder:"DURATION" help:"Time allowed to connect. Default ${default}."`
-	ConfirmTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Time the server has to take messages and confirm them. Default ${default}."`
+	Messages []string `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
+	Receipts bool     `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
+	clientFlags
 }
 
 func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
-	if err := checkTimeouts(map[string]time.Duration{"--connect-timeout": c.ConnectTimeout,
-		"--confirm-timeout": c.ConfirmTimeout, "--browse-timeout": c.BrowseTimeout}); err != nil {
+	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
 	t, err := c.target(ctx, log, l)
@@ -57,15 +53,6 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		src = newLineSource(std.in, int(c.MaxPayload))
 	}
 	return deliver(cl, src, addr, int(c.MaxPayload), log)
-}
-
-func (c *sendCmd) clientConfig() session.ClientConfig {
-	return session.ClientConfig{
-		MaxPayload:     int(c.MaxPayload),
-		DialTimeout:    c.ConnectTimeout,
-		WriteTimeout:   c.ConfirmTimeout,
-		ConfirmTimeout: c.ConfirmTimeout,
-	}
 }
 
 // deliver sends every message from src, then "!DISCONNECT", and waits for the
