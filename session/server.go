@@ -157,7 +157,7 @@ func (s *Server) end(c *conn, active int, reason string, err error) {
 	}
 	ev.Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str(fieldReason, reason).
 		Int64(fieldMessages, c.messages.Load()).Int64(fieldBytes, c.bytes.Load()).
-		Dur(fieldDuration, time.Since(c.start)).Int(fieldActive, active).Msg("session closed")
+		Str(fieldDuration, time.Since(c.start).Round(time.Microsecond).String()).Int(fieldActive, active).Msg("session closed")
 	s.wg.Done()
 }
 
