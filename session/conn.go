@@ -181,8 +181,12 @@ func (c *conn) startExt(h Hello) {
 	} else {
 		c.ext.send(encodeEvent(Event{Type: EventWelcome}))
 	}
-	c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str("name", c.ext.name).Bool("chat", h.Chat).
-		Int("version", h.V).Msg("extended session (receipts" + map[bool]string{true: ", chat)", false: ")"}[h.Chat])
+	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
+	if h.Chat {
+		ev.Str("name", c.ext.name).Msg("extended session: receipts and chat")
+	} else {
+		ev.Msg("extended session: receipts")
+	}
 }
 
 // control handles a control frame of an extended session. It returns the
