@@ -137,7 +137,10 @@ func (c *Client) read(welcomed chan<- Event) {
 	// Events carry other participants' messages, escaped as JSON: allow
 	// for that over the payload limit. Memory still follows the bytes
 	// that arrive.
-	fr := transport.NewReader(c.nc, min(8*c.cfg.MaxPayload+4096, transport.MaxPayloadLimit))
+	// Events carry other participants' messages, escaped as JSON, of
+	// whatever size their limit allows: accept any frame. Memory still
+	// follows the bytes that arrive.
+	fr := transport.NewReader(c.nc, transport.MaxPayloadLimit)
 	for {
 		p, err := fr.ReadFrame()
 		if err != nil {
@@ -219,6 +222,10 @@ func (c *Client) Send(msg []byte) error {
 		}
 	} else if string(msg) == transport.Disconnect {
 		return ErrReservedMessage
+	} else if c.sent == 0 {
+		if _, ok := parseHello(msg); ok {
+			return ErrHelloMessage
+		}
 	}
 	if err := c.w.Buffer(msg); err != nil {
 		return c.writeErr(err)
@@ -248,6 +255,15 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	defer c.nc.Close()
+	if c.ext {
+		select {
+		case <-c.done:
+			// The server ended the session before our !DISCONNECT: that
+			// is no confirmation, whatever the way it ended.
+			return fmt.Errorf("%w: the server ended the session before !DISCONNECT (%w)", ErrNotConfirmed, c.endErr())
+		default:
+		}
+	}
 	if err := c.w.WriteFrame([]byte(transport.Disconnect)); err != nil {
 		return c.writeErr(err)
 	}
@@ -256,12 +272,19 @@ func (c *Client) Close() error {
 		defer t.Stop()
 		select {
 		case <-c.done:
-			return c.confirmErr(c.readErr)
 		case <-t.C:
 			c.nc.Close()
 			<-c.done
 			return c.confirmErr(os.ErrDeadlineExceeded)
 		}
+		if err := c.confirmErr(c.readErr); err != nil {
+			return err
+		}
+		// A lanmsg server sends its last receipt before its close.
+		if n := c.acked.Load(); n < int64(c.sent) {
+			return fmt.Errorf("%w: the server closed the connection having confirmed %d of %d messages", ErrNotConfirmed, n, c.sent)
+		}
+		return nil
 	}
 	return c.awaitClose()
 }
@@ -288,6 +311,14 @@ func (c *Client) awaitClose() error {
 			return c.confirmErr(err)
 		}
 	}
+}
+
+// endErr is why the reader stopped, io.EOF spelled out.
+func (c *Client) endErr() error {
+	if errors.Is(c.readErr, io.EOF) {
+		return errors.New("it closed the connection")
+	}
+	return c.readErr
 }
 
 // confirmErr interprets how the connection ended after "!DISCONNECT": an

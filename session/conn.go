@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lanmsg/lanmsg/transport"
 )
@@ -107,6 +108,12 @@ func (c *conn) serve() {
 			if c.ext != nil {
 				// A control frame, or a message escaped with one more "!".
 				if p = c.control(p); p == nil {
+					if !c.fr.FrameBuffered() {
+						if err := out.flush(); err != nil {
+							c.finish(reasonOutput, err, false)
+							return
+						}
+					}
 					continue
 				}
 			}
@@ -162,8 +169,10 @@ func (o *outBatch) flush() error {
 			c.ext.ack(total)
 		}
 	}
-	*o.bp = o.batch[:0]
-	batches.Put(o.bp)
+	if cap(o.batch) <= 2*batchSize { // not one grown for a huge message
+		*o.bp = o.batch[:0]
+		batches.Put(o.bp)
+	}
 	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
 	return err
 }
@@ -172,7 +181,7 @@ func (o *outBatch) flush() error {
 func (c *conn) startExt(h Hello) {
 	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.dropSlow)
 	if h.Chat {
-		want := h.Name
+		want := truncateName(h.Name)
 		if want == "" {
 			want = c.peer
 		}
@@ -201,6 +210,21 @@ func (c *conn) control(p []byte) []byte {
 		c.ext.send(encodeEvent(Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front"}))
 	}
 	return nil
+}
+
+// maxNameLen bounds a chat name, which rides in every event about its owner.
+const maxNameLen = 64
+
+// truncateName cuts a name to maxNameLen bytes, on a rune boundary.
+func truncateName(s string) string {
+	if len(s) <= maxNameLen {
+		return s
+	}
+	n := maxNameLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func truncate(s string, n int) string {
@@ -256,6 +280,11 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 		c.ext.close(wait) // the last receipt goes out before the close
 	}
 	if graceful {
+		// The one orderly close: the confirmation. Undo the reset-on-close
+		// set at accept.
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(-1)
+		}
 		_ = c.nc.Close()
 	} else {
 		reset(c.nc)

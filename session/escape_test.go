@@ -17,6 +17,8 @@ func refEscape(text []byte) []byte {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, "\uFFFD"...)
+		case r >= 0x80 && r < 0xa0:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
 		case c == '\\':
 			b = append(b, `\\`...)
 		case c == '\n':
@@ -37,7 +39,7 @@ func refEscape(text []byte) []byte {
 
 func TestEscapeMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte("abcXYZ019 ~!\\\n\r\t\x00\x1f\x7f\x80\xff\xc3\xa9\xe2\x9c\x93")
+	alphabet := []byte("abcXYZ019 ~!\\\n\r\t\x00\x1f\x7f\x80\xff\xc3\xa9\xe2\x9c\x93\xc2\x9b\xc2\x9d\xc2\x85")
 	for i := range 200000 {
 		n := rng.IntN(40)
 		text := make([]byte, n)

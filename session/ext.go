@@ -67,6 +67,10 @@ type Event struct {
 // "!DISCONNECT"; the server would take it for the end of the session.
 var ErrReservedMessage = errors.New("the message is exactly !DISCONNECT, which ends a plain session")
 
+// ErrHelloMessage: a plain session cannot start with a message that is a
+// valid hello; a lanmsg server would take it for one and not print it.
+var ErrHelloMessage = errors.New("the first message is a valid !HELLO, which a lanmsg server would take for the start of an extended session")
+
 // parseHello recognises a hello frame. A frame that merely starts with
 // "!HELLO " but does not hold a valid hello is an ordinary message, so that a
 // plain client's text is never misread.
@@ -87,9 +91,14 @@ func encodeHello(h Hello) []byte {
 	return append([]byte(HelloPrefix), b...)
 }
 
+// encodeEvent encodes an event. No HTML escaping: it would turn each <, >
+// and & of a message into six bytes, for nobody's benefit.
 func encodeEvent(e Event) []byte {
-	b, _ := json.Marshal(e)
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(e)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // escapeBang returns msg as an extended session sends it: with one more "!"

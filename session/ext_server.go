@@ -72,7 +72,9 @@ func (e *extSession) send(frame []byte) {
 		e.mu.Unlock()
 		return
 	}
-	if e.pending+len(frame) > e.limit {
+	// A frame larger than the whole queue still goes into an empty one:
+	// one big message must not cost anybody their seat.
+	if e.pending > 0 && e.pending+len(frame) > e.limit {
 		e.closed = true
 		e.frames, e.pending = nil, 0
 		e.mu.Unlock()
@@ -143,7 +145,19 @@ func (e *extSession) write(nc net.Conn) {
 		if err == nil {
 			err = w.Flush()
 		}
-		if err != nil || closed {
+		if err != nil {
+			// The client took no bytes for sendTimeout, or the connection
+			// is gone: end the session, do not just stop talking to it.
+			e.mu.Lock()
+			first := !e.closed
+			e.closed = true
+			e.mu.Unlock()
+			if first {
+				go e.full()
+			}
+			return
+		}
+		if closed {
 			return
 		}
 	}

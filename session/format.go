@@ -24,8 +24,9 @@ type Format uint8
 const (
 	// Text renders "[PEER] : MESSAGE", as the tutorial's server prints. To
 	// keep one message per line, the message is escaped: backslash as \\,
-	// newline as \n, carriage return as \r, every other control character
-	// but tab as \xNN, and bytes that are not UTF-8 as U+FFFD.
+	// newline as \n, carriage return as \r, every other ASCII control
+	// character but tab as \xNN, the C1 controls U+0080 to U+009F as
+	// \u00NN, and bytes that are not UTF-8 as U+FFFD.
 	Text Format = iota
 	// JSON renders one JSON object per line (JSON Lines) with the fields
 	// time (RFC 3339, nanoseconds), session, peer, name (chat sessions only)
@@ -96,6 +97,15 @@ func appendEscaped(dst, text []byte) []byte {
 		}
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRune(text[i:])
+			if r >= 0x80 && r < 0xa0 {
+				// A C1 control character (CSI, OSC...): terminals obey
+				// those too.
+				dst = append(dst, text[start:i]...)
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xf])
+				i += size
+				start = i
+				continue
+			}
 			if r != utf8.RuneError || size != 1 {
 				i += size
 				continue

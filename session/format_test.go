@@ -32,7 +32,8 @@ func TestFormatTextAppend(t *testing.T) {
 		{"truncated sequence", "x\xe2\x82", "x\uFFFD\uFFFD"},
 		{"overlong encoding", "\xc0\xaf", "\uFFFD\uFFFD"},
 		{"surrogate half", "\xed\xa0\x80", "\uFFFD\uFFFD\uFFFD"},
-		{"C1 control is valid UTF-8", "\u0085", "\u0085"},
+		{"C1 control (NEL) escaped", "\u0085", `\u0085`},
+		{"C1 CSI escaped", "a\u009b2Jb", `a\u009b2Jb`},
 		{"all at once", "\\\n\r\t\x01\xfe✓", `\\\n\r` + "\t" + `\x01` + "\uFFFD✓"},
 	}
 	for _, tt := range tests {

@@ -77,6 +77,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	defer ln.Close()
 
 	var backoff time.Duration
 	for {
@@ -128,6 +129,13 @@ func (s *Server) start(nc net.Conn) {
 		reset(nc)
 		s.refusals.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessions)
 		return
+	}
+	// Until a session ends with !DISCONNECT and its messages are written,
+	// any close of this socket must be a reset, never an orderly close that
+	// the client would take for its confirmation: also when the process
+	// dies, is killed, or exits with the session still blocked on its output.
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 	s.nextID++
 	c := newConn(s, s.nextID, nc)
@@ -206,6 +214,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		return err
 	case <-ctx.Done():
+		// Sessions still running are stuck, most likely on the output:
+		// reset them now, so that none of their clients is left waiting or,
+		// worse, confirmed later by an orderly close at process exit.
+		s.mu.Lock()
+		for _, c := range s.sessions {
+			reset(c.nc)
+		}
+		s.mu.Unlock()
 		return ctx.Err()
 	}
 }

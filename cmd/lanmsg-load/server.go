@@ -81,7 +81,9 @@ func startServer(bin, out string, extra ...string) (*server, error) {
 		}
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		return nil, errors.New("server not listening after 10s")
+		<-s.logDone // stderr ends with the process
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("server not listening after 10s:\n%s", s.Log.String())
 	}
 	return s, nil
 }
