@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,14 @@ const (
 	maxRequery    = time.Minute
 	firstFollowUp = 250 * time.Millisecond // follow-up questions for incomplete instances
 	maxFollowUp   = 4 * time.Second
-	maxFollowUps  = 8
+	maxFollowUps  = 3 // rounds of follow-up questions per instance (at 0, 250ms, 750ms), then it gives up
+
+	// Bounds that keep a hostile or broken responder from making browse state, per-packet
+	// work or our own queries grow without limit.
+	maxInstances = 256                   // instances tracked at once, reported ones included
+	maxQuestions = 16                    // questions in one follow-up query; the rest wait for later ones
+	maxQueryLen  = 1400                  // bytes in one follow-up query: fits an Ethernet frame unfragmented
+	followUpGap  = 25 * time.Millisecond // least time between two follow-up queries
 )
 
 // BrowseConfig configures Browse.
@@ -45,15 +53,17 @@ func Browse(ctx context.Context, cfg BrowseConfig, found func(Service)) error {
 		return fmt.Errorf("discovery: browse: %w", err)
 	}
 	defer tr.close()
-	b := &browser{log: log, tr: tr, insts: map[string]*instState{}, found: found}
+	b := &browser{log: log, tr: tr, found: found}
 	return b.run(ctx)
 }
 
 type instState struct {
+	key      string // lower-cased instance FQDN, the key in browser.insts
 	name     string // unescaped instance name
 	fqdn     string
 	haveSRV  bool
 	host     string
+	hostKey  string // lower-cased host under which it is in browser.byHost (if it is)
 	port     int
 	haveTXT  bool
 	txt      map[string]string
@@ -62,18 +72,62 @@ type instState struct {
 	nextAsk  time.Time // zero: not scheduled
 	askEvery time.Duration
 	asks     int
+	gaveUp   bool // asked maxFollowUps times without becoming complete
+	gone     bool // no longer in browser.insts (goodbye or evicted)
 }
 
 func (s *instState) complete() bool { return s.haveSRV && s.haveTXT && len(s.addrs) > 0 }
 
+// questions are what s still lacks: SRV and TXT, and/or the addresses of its host.
+func (s *instState) questions() []dns.Question {
+	var qs []dns.Question
+	if !s.haveSRV || !s.haveTXT {
+		qs = append(qs,
+			dns.Question{Name: s.fqdn, Qtype: dns.TypeSRV, Qclass: dns.ClassINET},
+			dns.Question{Name: s.fqdn, Qtype: dns.TypeTXT, Qclass: dns.ClassINET})
+	}
+	if s.haveSRV && len(s.addrs) == 0 {
+		qs = append(qs,
+			dns.Question{Name: s.host, Qtype: dns.TypeA, Qclass: dns.ClassINET},
+			dns.Question{Name: s.host, Qtype: dns.TypeAAAA, Qclass: dns.ClassINET})
+	}
+	return qs
+}
+
+// browser is Browse's state. It tracks at most maxInstances instances; the work for one
+// packet is proportional to its records (instances are found through maps, by instance name
+// and by host name), and the work per wake-up is bounded by maxInstances.
 type browser struct {
-	log   *zerolog.Logger
-	tr    *transport
-	insts map[string]*instState // key: lower-cased instance FQDN
-	found func(Service)
+	log    *zerolog.Logger
+	tr     *transport
+	insts  map[string]*instState          // key: lower-cased instance FQDN
+	byHost map[string]map[*instState]bool // unreported instances with an SRV, by lower-cased target
+	asking map[*instState]bool            // instances with a follow-up scheduled (nextAsk set)
+	stale  int                            // unreported instances in insts that gave up asking
+	full   bool                           // "too many instances" was logged
+	quiet  time.Time                      // no follow-up query before this (followUpGap)
+	found  func(Service)
+}
+
+// init makes the zero browser (as unit tests build it) usable.
+func (b *browser) init() {
+	if b.log == nil {
+		nop := zerolog.Nop()
+		b.log = &nop
+	}
+	if b.insts == nil {
+		b.insts = map[string]*instState{}
+	}
+	if b.byHost == nil {
+		b.byHost = map[string]map[*instState]bool{}
+	}
+	if b.asking == nil {
+		b.asking = map[*instState]bool{}
+	}
 }
 
 func (b *browser) run(ctx context.Context) error {
+	b.init()
 	q := new(dns.Msg)
 	q.Question = []dns.Question{{Name: serviceFQDN, Qtype: dns.TypePTR, Qclass: dns.ClassINET}}
 	ptrQuery, err := q.Pack()
@@ -94,10 +148,8 @@ func (b *browser) run(ctx context.Context) error {
 		}
 		b.followUps(now)
 		wake := nextPTR
-		for _, s := range b.insts {
-			if !s.nextAsk.IsZero() && s.nextAsk.Before(wake) {
-				wake = s.nextAsk
-			}
+		if t, ok := b.nextFollowUp(); ok && t.Before(wake) {
+			wake = t
 		}
 		if !timer.Stop() {
 			select {
@@ -130,6 +182,7 @@ func (b *browser) handle(p *packet) []Service {
 	if !p.response || p.opcode != 0 || p.rcode != 0 {
 		return nil
 	}
+	b.init()
 	fromLoopback := p.src.Addr().IsLoopback()
 	hostAddrs := map[string][]netip.Addr{}
 	touched := map[*instState]bool{}
@@ -169,21 +222,27 @@ func (b *browser) handle(p *packet) []Service {
 			key := strings.ToLower(rr.Ptr)
 			if h.Ttl == 0 { // goodbye
 				if s := b.insts[key]; s != nil && !s.reported {
-					delete(b.insts, key)
+					b.forget(s)
 				}
 				continue
 			}
-			touched[b.inst(key, name, rr.Ptr)] = true
+			if s := b.inst(key, name, rr.Ptr); s != nil {
+				touched[s] = true
+			}
 		case *dns.SRV:
 			name, ok := parseInstanceFQDN(h.Name)
 			if !ok || h.Ttl == 0 {
 				continue
 			}
 			s := b.inst(strings.ToLower(h.Name), name, h.Name)
+			if s == nil {
+				continue
+			}
 			if !s.haveSRV || !sameName(s.host, rr.Target) {
 				s.addrs = nil // addresses belong to the host named by the latest SRV
 			}
 			s.haveSRV, s.host, s.port = true, rr.Target, int(rr.Port)
+			b.indexHost(s)
 			touched[s] = true
 		case *dns.TXT:
 			name, ok := parseInstanceFQDN(h.Name)
@@ -191,82 +250,222 @@ func (b *browser) handle(p *packet) []Service {
 				continue
 			}
 			s := b.inst(strings.ToLower(h.Name), name, h.Name)
+			if s == nil {
+				continue
+			}
 			s.haveTXT, s.txt = true, parseTXT(rr.Txt)
 			touched[s] = true
 		}
 	}
 	// Addresses are taken from one packet only, preferably the one that carried the SRV:
 	// never a union over packets, which could mix two machines that share a host name.
-	for _, s := range b.insts {
-		if s.reported || !s.haveSRV || len(s.addrs) > 0 {
-			continue
-		}
-		if as := hostAddrs[strings.ToLower(s.host)]; len(as) > 0 {
-			s.addrs = sortAddrs(as)
-			touched[s] = true
+	for k, as := range hostAddrs {
+		for s := range b.byHost[k] {
+			if len(s.addrs) == 0 {
+				s.addrs = sortAddrs(as)
+				touched[s] = true
+			}
 		}
 	}
 	var done []Service
 	for s := range touched {
-		if s.reported {
+		if s.reported || s.gone {
 			continue
 		}
 		if s.complete() {
-			s.reported = true
-			s.nextAsk = time.Time{}
+			b.report(s)
 			done = append(done, Service{Instance: s.name, Host: s.host, Addrs: s.addrs, Port: s.port, TXT: s.txt})
 			continue
 		}
 		if s.nextAsk.IsZero() && s.asks == 0 {
-			s.nextAsk = time.Now() // ask at once for what is missing
+			b.schedule(s, time.Now()) // ask at once for what is missing
 		}
 	}
 	return done
 }
 
+// inst returns the instance with the given key, creating it if need be. It returns nil when
+// maxInstances are tracked and none of them can be evicted (only unreported instances that
+// gave up asking can).
 func (b *browser) inst(key, name, fqdn string) *instState {
-	s := b.insts[key]
-	if s == nil {
-		s = &instState{name: name, fqdn: fqdn, askEvery: firstFollowUp}
-		b.insts[key] = s
+	if s := b.insts[key]; s != nil {
+		return s
 	}
+	if len(b.insts) >= maxInstances && !b.evictStale() {
+		if !b.full {
+			b.full = true
+			b.log.Debug().Int("max", maxInstances).Str("ignored", fqdn).Msg("discovery: too many instances, ignoring new ones")
+		}
+		return nil
+	}
+	s := &instState{key: key, name: name, fqdn: fqdn, askEvery: firstFollowUp}
+	b.insts[key] = s
 	return s
 }
 
-// followUps asks, in one query, what the due incomplete instances still lack.
-func (b *browser) followUps(now time.Time) {
-	var qs []dns.Question
+// evictStale forgets one unreported instance that gave up asking, if there is one.
+func (b *browser) evictStale() bool {
+	if b.stale == 0 {
+		return false
+	}
 	for _, s := range b.insts {
-		if s.reported || s.nextAsk.IsZero() || now.Before(s.nextAsk) {
-			continue
-		}
-		if !s.haveSRV || !s.haveTXT {
-			qs = append(qs,
-				dns.Question{Name: s.fqdn, Qtype: dns.TypeSRV, Qclass: dns.ClassINET},
-				dns.Question{Name: s.fqdn, Qtype: dns.TypeTXT, Qclass: dns.ClassINET})
-		}
-		if s.haveSRV && len(s.addrs) == 0 {
-			qs = append(qs,
-				dns.Question{Name: s.host, Qtype: dns.TypeA, Qclass: dns.ClassINET},
-				dns.Question{Name: s.host, Qtype: dns.TypeAAAA, Qclass: dns.ClassINET})
-		}
-		s.asks++
-		if s.asks >= maxFollowUps {
-			s.nextAsk = time.Time{} // give up asking; announcements may still complete it
-		} else {
-			s.nextAsk = now.Add(s.askEvery)
-			s.askEvery = min(s.askEvery*2, maxFollowUp)
+		if s.gaveUp && !s.reported {
+			b.forget(s)
+			return true
 		}
 	}
-	if len(qs) == 0 {
+	return false
+}
+
+// forget removes an unreported instance from every index.
+func (b *browser) forget(s *instState) {
+	delete(b.insts, s.key)
+	b.unindexHost(s)
+	delete(b.asking, s)
+	if s.gaveUp && !s.reported {
+		b.stale--
+	}
+	s.gone = true
+}
+
+func (b *browser) report(s *instState) {
+	s.reported = true
+	s.nextAsk = time.Time{}
+	delete(b.asking, s)
+	b.unindexHost(s)
+	if s.gaveUp {
+		b.stale--
+	}
+}
+
+func (b *browser) schedule(s *instState, at time.Time) {
+	s.nextAsk = at
+	b.asking[s] = true
+}
+
+// indexHost files an unreported instance under its SRV target.
+func (b *browser) indexHost(s *instState) {
+	if s.reported || s.gone {
 		return
 	}
-	m := &dns.Msg{Question: qs, Compress: true}
-	pk, err := m.Pack()
-	if err == nil {
-		err = b.tr.send(pk)
+	k := strings.ToLower(s.host)
+	if b.byHost[s.hostKey][s] && s.hostKey == k {
+		return
 	}
-	if err != nil {
+	b.unindexHost(s)
+	set := b.byHost[k]
+	if set == nil {
+		set = map[*instState]bool{}
+		b.byHost[k] = set
+	}
+	set[s] = true
+	s.hostKey = k
+}
+
+func (b *browser) unindexHost(s *instState) {
+	if set := b.byHost[s.hostKey]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(b.byHost, s.hostKey)
+		}
+	}
+}
+
+// nextFollowUp is when followUps next has something to send.
+func (b *browser) nextFollowUp() (time.Time, bool) {
+	var t time.Time
+	for s := range b.asking {
+		if t.IsZero() || s.nextAsk.Before(t) {
+			t = s.nextAsk
+		}
+	}
+	if t.IsZero() {
+		return t, false
+	}
+	if t.Before(b.quiet) {
+		t = b.quiet
+	}
+	return t, true
+}
+
+// followUps sends followUpQuery's query, if any.
+func (b *browser) followUps(now time.Time) {
+	pk := b.followUpQuery(now)
+	if pk == nil {
+		return
+	}
+	if err := b.tr.send(pk); err != nil {
 		b.log.Debug().Err(err).Msg("discovery: send follow-up query")
 	}
+}
+
+// followUpQuery builds one query asking what the due incomplete instances still lack, longest
+// due first, with at most maxQuestions questions in at most maxQueryLen bytes; instances left
+// out stay due for the next query, at least followUpGap later. An instance is asked about at
+// most maxFollowUps times (announcements may still complete it). It returns nil when there is
+// nothing to ask yet.
+func (b *browser) followUpQuery(now time.Time) []byte {
+	b.init()
+	if now.Before(b.quiet) {
+		return nil
+	}
+	var due []*instState
+	for s := range b.asking {
+		if !now.Before(s.nextAsk) {
+			due = append(due, s)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	slices.SortFunc(due, func(x, y *instState) int {
+		if c := x.nextAsk.Compare(y.nextAsk); c != 0 {
+			return c
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	m := &dns.Msg{Compress: true}
+	for _, s := range due {
+		qs := s.questions()
+		if len(m.Question)+len(qs) > maxQuestions {
+			break
+		}
+		n := len(m.Question)
+		m.Question = append(m.Question, qs...)
+		if m.Len() > maxQueryLen {
+			m.Question = m.Question[:n]
+			if n > 0 {
+				break
+			}
+			// Alone too big (cannot happen with names of at most 255 bytes): never ask.
+			s.asks = maxFollowUps - 1
+		}
+		b.asked(s, now)
+	}
+	if len(m.Question) == 0 {
+		return nil
+	}
+	b.quiet = now.Add(followUpGap)
+	pk, err := m.Pack()
+	if err != nil {
+		b.log.Debug().Err(err).Msg("discovery: pack follow-up query")
+		return nil
+	}
+	return pk
+}
+
+// asked records one round of follow-up questions about s and schedules the next, if any.
+func (b *browser) asked(s *instState, now time.Time) {
+	s.asks++
+	if s.asks >= maxFollowUps {
+		s.nextAsk = time.Time{} // give up asking; announcements may still complete it
+		delete(b.asking, s)
+		if !s.gaveUp {
+			s.gaveUp = true
+			b.stale++
+		}
+		return
+	}
+	s.nextAsk = now.Add(s.askEvery)
+	s.askEvery = min(s.askEvery*2, maxFollowUp)
 }
