@@ -66,6 +66,10 @@
 // IPv4 transport only (AAAA records are still published and read). No simultaneous-probe
 // tie-break and no conflict detection after announcing: two servers started within the same
 // ~750 ms with the same name may both keep it. Known-answer suppression is not implemented.
+// Against hostile or broken responders, Browse tracks at most 256 instances,
+// sends follow-up queries of at most 16 questions and 1,400 bytes no closer
+// than 25 ms apart, and asks about an incomplete instance three times (0,
+// 250 ms, 750 ms) before giving it up; an announcement can still complete it.
 // On a multi-homed machine without AdvertiseConfig.Interface, the responder listens on the
 // system's default multicast interface (hashicorp/mdns binds one).
 package discovery
