@@ -111,7 +111,10 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 func (c *Client) hello() error {
 	h := *c.cfg.Hello
 	h.V = ProtocolVersion
-	if err := c.w.WriteFrame(encodeHello(h)); err != nil {
+	// Straight to the connection: the writer's limit is for messages, and
+	// may be set below the hello's length.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	if _, err := c.nc.Write(transport.AppendFrame(nil, encodeHello(h))); err != nil {
 		return c.writeErr(err)
 	}
 	c.ext = true
@@ -288,6 +291,11 @@ func (c *Client) Close() error {
 	}
 	return c.awaitClose()
 }
+
+// Interrupt cuts the connection, so that a Send, Flush or Close blocked on
+// the server returns at once with an error. Unlike the other methods, it may
+// be called from any goroutine, at any time.
+func (c *Client) Interrupt() { _ = c.nc.Close() }
 
 // Abort closes the connection without "!DISCONNECT".
 func (c *Client) Abort() error {

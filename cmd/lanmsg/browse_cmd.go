@@ -85,6 +85,9 @@ func writeServiceJSON(w io.Writer, s discovery.Service) {
 // serviceLine describes a server on one line for a person:
 //
 //	vm (2)  vm-2.local.  198.18.0.11 port 5050  ver=v1.0.0 id=...
+//
+// Names and TXT come from whoever answers on the LAN: they are escaped as
+// chat text is, so that they stay on the line and cannot drive the terminal.
 func serviceLine(s discovery.Service) string {
 	addrs := make([]string, len(s.Addrs))
 	for i, a := range s.Addrs {
@@ -97,7 +100,7 @@ func serviceLine(s discovery.Service) string {
 	sort.Strings(keys)
 	txt := make([]string, len(keys))
 	for i, k := range keys {
-		txt[i] = k + "=" + s.TXT[k]
+		txt[i] = esc(k) + "=" + esc(s.TXT[k])
 	}
-	return fmt.Sprintf("%-24s %-24s %s port %d  %s", s.Instance, s.Host, strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+	return fmt.Sprintf("%-24s %-24s %s port %d  %s", esc(s.Instance), esc(s.Host), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
 }

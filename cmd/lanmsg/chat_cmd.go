@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/transport"
 )
 
 type chatCmd struct {
@@ -50,7 +51,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	cfg.OnEvent = out.event
 	cl, addr, err := dialFirst(ctx, t, cfg, log)
 	if errors.Is(err, session.ErrNoExtension) {
-		return &cliError{code: exitFailure, err: fmt.Errorf("%s: %w", t.name, err),
+		return &cliError{code: exitFailure, err: fmt.Errorf("%q: %w", t.name, err),
 			hint: "chat needs a lanmsg server; 'lanmsg send' works with any server of the tutorial's protocol"}
 	}
 	if err != nil {
@@ -62,26 +63,33 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if isTerminal(std.in) {
 		fmt.Fprintln(std.err, "lanmsg: "+chatHelp)
 	}
-	return c.loop(ctx, cl, addr, std.in, out)
+	return c.loop(ctx, cl, addr, std.in, isTerminal(std.in), out, std.err)
 }
 
 // loop sends what is typed until the input ends, /quit, Ctrl-C or the
-// server goes away.
-func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in io.Reader, out *chatPrinter) error {
-	lines := make(chan string)
-	readErr := make(chan error, 1)
+// server goes away. Ctrl-C is chat's normal way out: like /quit, it leaves
+// and waits for the server to confirm what was sent.
+//
+// A line over --max-payload typed on a terminal gets a note on stderr (the
+// person can type it again); from a pipe or file, it stops the input as in
+// send: chat leaves, confirming what was sent, and reports the line.
+func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in io.Reader, interactive bool, out *chatPrinter, errOut io.Writer) error {
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go func() {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), int(c.MaxPayload)+2)
-		for sc.Scan() {
-			lines <- strings.TrimSuffix(sc.Text(), "\r")
-		}
-		readErr <- sc.Err()
-	}()
-	for {
 		select {
-		case line := <-lines:
-			switch strings.TrimSpace(line) {
+		case <-cl.Done():
+			cancel(errServerLeft)
+		case <-lctx.Done():
+		}
+	}()
+	src := newLineSource(lctx, in, int(c.MaxPayload))
+	defer src.stop()
+	max := int(c.MaxPayload)
+	for {
+		line, err := src.next()
+		if err == nil {
+			switch string(bytes.TrimSpace(line)) {
 			case "/quit":
 				return c.leave(cl, addr)
 			case "/who":
@@ -93,29 +101,52 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in 
 				out.note(chatHelp)
 				continue
 			}
-			if err := cl.Send([]byte(line)); err != nil {
-				if errors.Is(err, session.ErrNotConfirmed) {
-					return unconfirmed(addr, cl, messageName, err)
+			err = cl.Send(line)
+			switch {
+			case err == nil:
+				if src.drained() {
+					if err := cl.Flush(); err != nil {
+						_ = cl.Abort()
+						return unconfirmed(addr, cl, messageName, err)
+					}
 				}
-				out.note("not sent: " + err.Error())
 				continue
-			}
-			if err := cl.Flush(); err != nil {
+			case !errors.Is(err, transport.ErrFrameTooLarge):
+				_ = cl.Abort()
 				return unconfirmed(addr, cl, messageName, err)
 			}
-		case err := <-readErr:
-			if err != nil {
-				out.note("reading input: " + err.Error())
-			}
+		}
+		switch {
+		case errors.Is(err, io.EOF):
 			return c.leave(cl, addr)
-		case <-cl.Done():
+		case ctx.Err() != nil: // Ctrl-C
+			return c.leave(cl, addr)
+		case lctx.Err() != nil: // the server went away
 			_ = cl.Abort()
 			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
 				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
-		case <-ctx.Done():
-			return c.leave(cl, addr)
+		case errors.Is(err, errTooLong), errors.Is(err, transport.ErrFrameTooLarge):
+			if interactive {
+				fmt.Fprintf(errOut, "lanmsg: %s is longer than the %s limit and was not sent; type it again, shorter or split\n", src.name(), byteSize(max))
+				continue
+			}
+			return c.stopInput(cl, addr, tooLongError(src.name(), max))
+		default:
+			return c.stopInput(cl, addr, readError(src.name(), err))
 		}
 	}
+}
+
+// errServerLeft ends the wait for input when the server closes the chat.
+var errServerLeft = errors.New("the server closed the chat")
+
+// stopInput leaves after the input could not go on, confirming what was
+// sent, and returns why it stopped (or, if the server did not confirm, that).
+func (c *chatCmd) stopInput(cl *session.Client, addr string, why error) error {
+	if err := c.leave(cl, addr); err != nil {
+		return err
+	}
+	return why
 }
 
 // leave ends the session and checks that every message was confirmed.

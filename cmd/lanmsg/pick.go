@@ -169,6 +169,7 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 }
 
 // pick shows a numbered list on the terminal and reads the person's choice.
+// The names come from the network: they are shown escaped.
 func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, error) {
 	fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
 	for i, s := range found {
@@ -176,7 +177,7 @@ func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, erro
 		for j, a := range s.Addrs {
 			addrs[j] = a.String()
 		}
-		fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, s.Instance, strings.Join(addrs, ", "), s.Port)
+		fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
 	}
 	in := bufio.NewReader(tty)
 	for {
@@ -240,7 +241,7 @@ func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zer
 		return nil, "", dialError(t.endpoints[0], last)
 	}
 	ce := dialError(strings.Join(t.endpoints, ", "), last).(*cliError)
-	ce.err = fmt.Errorf("cannot connect to %q at any of its addresses (%s): %w", t.name, strings.Join(t.endpoints, ", "), unwrapOp(errors.Unwrap(last)))
+	ce.err = fmt.Errorf("cannot connect to %q at any of its addresses (%s): %w", t.name, strings.Join(t.endpoints, ", "), dialCause(last))
 	return nil, "", ce
 }
 

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -50,21 +51,32 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		if isTerminal(std.in) {
 			fmt.Fprintln(std.err, "lanmsg: type messages, one per line; Ctrl-D sends them and ends")
 		}
-		src = newLineSource(std.in, int(c.MaxPayload))
+		ls := newLineSource(ctx, std.in, int(c.MaxPayload))
+		defer ls.stop()
+		src = ls
 	}
-	return deliver(cl, src, addr, int(c.MaxPayload), log)
+	return deliver(ctx, cl, src, addr, int(c.MaxPayload), log)
 }
 
 // deliver sends every message from src, then "!DISCONNECT", and waits for the
 // server's confirmation. A message that cannot be sent (too long) stops the
 // stream; the messages before it are still delivered and confirmed, and the
-// error names the first one that was not sent.
-func deliver(cl *session.Client, src messageSource, addr string, max int, log *zerolog.Logger) error {
+// error names the first one that was not sent. When ctx ends (Ctrl-C,
+// SIGTERM), deliver aborts the connection and returns ctx's error.
+func deliver(ctx context.Context, cl *session.Client, src messageSource, addr string, max int, log *zerolog.Logger) error {
+	// A signal also ends a send blocked on a server that does not read, or
+	// on its confirmation: cut the connection; the error that follows is
+	// reported as the interruption.
+	defer context.AfterFunc(ctx, cl.Interrupt)()
 	var stopped error // why input stopped early
 	for stopped == nil {
 		msg, err := src.next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && ctx.Err() != nil {
+			_ = cl.Abort()
+			return ctx.Err()
 		}
 		if err == nil {
 			err = cl.Send(msg)
@@ -72,18 +84,20 @@ func deliver(cl *session.Client, src messageSource, addr string, max int, log *z
 		switch {
 		case err == nil:
 		case errors.Is(err, transport.ErrFrameTooLarge), errors.Is(err, errTooLong):
-			stopped = &cliError{code: exitUsage,
-				err:  fmt.Errorf("%s is longer than the %s limit, so it and everything after it were not sent", src.name(), byteSize(max)),
-				hint: "raise --max-payload (here and on the server), or split the message"}
+			stopped = tooLongError(src.name(), max)
 		case errors.Is(err, session.ErrReservedMessage):
 			stopped = &cliError{code: exitUsage,
 				err:  fmt.Errorf("%s is exactly !DISCONNECT, which would end the session, so it and everything after it were not sent", src.name()),
 				hint: "lanmsg servers that support receipts carry it as text: use --receipts with --server, or find the server on the LAN"}
+		case errors.Is(err, session.ErrHelloMessage):
+			stopped = &cliError{code: exitUsage,
+				err:  fmt.Errorf("%s is a valid !HELLO, which a lanmsg server would take for the start of a two-way session and not print, so it and everything after it were not sent", src.name()),
+				hint: "with --receipts (for a lanmsg server) it is carried as text"}
 		case errors.Is(err, session.ErrNotConfirmed):
 			_ = cl.Abort()
 			return unconfirmed(addr, cl, src.nameOf, err)
 		default:
-			stopped = &cliError{code: exitFailure, err: fmt.Errorf("reading %s: %w; it and everything after it were not sent", src.name(), err)}
+			stopped = readError(src.name(), err)
 		}
 		if stopped == nil && src.drained() {
 			if err := cl.Flush(); err != nil {
@@ -97,6 +111,20 @@ func deliver(cl *session.Client, src messageSource, addr string, max int, log *z
 	}
 	log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
 	return stopped
+}
+
+// tooLongError reports the first message over the size limit, which stopped
+// the input.
+func tooLongError(name string, max int) error {
+	return &cliError{code: exitUsage,
+		err:  fmt.Errorf("%s is longer than the %s limit, so it and everything after it were not sent", name, byteSize(max)),
+		hint: "raise --max-payload (here and on the server), or split the message"}
+}
+
+// readError reports an input that could not be read to its end.
+func readError(name string, err error) error {
+	return &cliError{code: exitFailure, err: fmt.Errorf("reading %s: %w; it and everything after it were not sent", name, err),
+		hint: "everything before it was delivered and confirmed: resend from " + name + " on"}
 }
 
 // unconfirmed reports a session that ended before the server confirmed it.
@@ -138,7 +166,7 @@ func serverAddr(s string) (string, error) {
 }
 
 func dialError(addr string, err error) error {
-	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("cannot connect to %s: %w", addr, unwrapOp(errors.Unwrap(err)))}
+	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("cannot connect to %s: %w", addr, dialCause(err))}
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -151,6 +179,15 @@ func dialError(addr string, err error) error {
 		ce.hint = "that address cannot be reached from here: check the address and your network connection"
 	}
 	return ce
+}
+
+// dialCause is why session.Dial failed, without its "connect to ADDR" and
+// the net package's wrapping.
+func dialCause(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
+	}
+	return unwrapOp(err)
 }
 
 func isTimeout(err error) bool {
@@ -191,49 +228,190 @@ func (a *argSource) nameOf(i int) string { return "message " + strconv.Itoa(i) }
 
 // lineSource reads messages from lines of a stream as they arrive, without
 // reading the stream whole. A trailing "\r" is dropped, so CRLF input works.
+//
+// A goroutine reads the stream into a few fixed chunk buffers, handed over
+// through channels, so that next can stop waiting when ctx ends: a Read on
+// stdin cannot be interrupted, and send must still answer SIGTERM while stdin
+// stays open and silent. Lines are split from the current chunk without
+// copying; only a line that spans chunks is copied, into line.
 type lineSource struct {
-	br   *bufio.Reader
+	ctx  context.Context
 	max  int
-	line []byte
-	n    int
+	full chan chunk    // chunks read, in order; the last one carries the error that ended the stream
+	free chan []byte   // buffers for the reader goroutine to fill
+	quit chan struct{} // closed by stop: the reader goroutine ends
+
+	buf     []byte // the current chunk's buffer, owned by next until the next chunk
+	cur     []byte // the unread part of buf
+	err     error  // how the stream ended, once the last chunk is in
+	line    []byte // a line that spans chunks
+	skip    bool   // discard input up to the next newline: the rest of a line too long
+	pend    chunk  // a chunk drained took from full, to be the next one
+	pending bool
+	n       int
+	once    sync.Once
 }
 
-func newLineSource(r io.Reader, max int) *lineSource {
-	return &lineSource{br: bufio.NewReaderSize(r, 64<<10), max: max}
+// chunk is what the reader goroutine read: data, or the error that ended the
+// stream, or both.
+type chunk struct {
+	b   []byte
+	err error
 }
+
+// Chunk buffers: enough to keep the reader a chunk or two ahead of the
+// sender, each large enough that the per-chunk handover costs nothing next to
+// its lines.
+const (
+	chunkSize  = 64 << 10
+	chunkCount = 4
+)
+
+// newLineSource starts reading r. next returns ctx's error when ctx ends
+// while it waits for input; stop ends the reader goroutine once its Read
+// returns.
+func newLineSource(ctx context.Context, r io.Reader, max int) *lineSource {
+	l := &lineSource{ctx: ctx, max: max, full: make(chan chunk, chunkCount), free: make(chan []byte, chunkCount), quit: make(chan struct{})}
+	for range chunkCount {
+		l.free <- make([]byte, chunkSize)
+	}
+	go l.read(r)
+	return l
+}
+
+// read fills free buffers from r and hands them to next, until r ends or
+// stop is called.
+func (l *lineSource) read(r io.Reader) {
+	for {
+		var b []byte
+		select {
+		case b = <-l.free:
+		case <-l.quit:
+			return
+		}
+		n, err := r.Read(b[:cap(b)])
+		for n == 0 && err == nil { // allowed, if discouraged: read again
+			n, err = r.Read(b[:cap(b)])
+		}
+		select {
+		case l.full <- chunk{b[:n], err}:
+		case <-l.quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stop lets the reader goroutine end. The source is not used after it.
+func (l *lineSource) stop() { l.once.Do(func() { close(l.quit) }) }
 
 // errTooLong: a line longer than the maximum payload.
 var errTooLong = errors.New("line too long")
 
+// next returns the next line, valid until the following call; io.EOF at the
+// end of the input; errTooLong for a line over the maximum (the following
+// call goes on after that line); ctx's error if ctx ends while it waits.
 func (l *lineSource) next() ([]byte, error) {
+	for l.skip {
+		if i := bytes.IndexByte(l.cur, '\n'); i >= 0 {
+			l.cur, l.skip = l.cur[i+1:], false
+			break
+		}
+		l.cur = nil
+		if l.err != nil {
+			l.skip = false
+			break
+		}
+		if err := l.fill(); err != nil {
+			return nil, err
+		}
+	}
 	l.n++
 	l.line = l.line[:0]
 	for {
-		chunk, err := l.br.ReadSlice('\n')
-		if len(l.line) == 0 && err == nil {
-			return trimEOL(chunk), nil // the whole line is in the buffer: no copy
-		}
-		if len(l.line)+len(chunk) > l.max+2 { // +2: the "\r\n" that is not sent
-			return nil, errTooLong
-		}
-		l.line = append(l.line, chunk...)
-		switch {
-		case err == nil:
+		if i := bytes.IndexByte(l.cur, '\n'); i >= 0 {
+			seg := l.cur[:i+1]
+			l.cur = l.cur[i+1:]
+			if len(l.line) == 0 { // the whole line is in the chunk: no copy
+				if len(seg) > l.max+2 { // +2: the "\r\n" that is not sent
+					return nil, errTooLong
+				}
+				return trimEOL(seg), nil
+			}
+			if len(l.line)+len(seg) > l.max+2 {
+				return nil, errTooLong
+			}
+			l.line = append(l.line, seg...)
 			return trimEOL(l.line), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case errors.Is(err, io.EOF):
-			if len(l.line) == 0 {
+		}
+		if len(l.cur) > 0 { // the line goes on in the next chunk
+			if len(l.line)+len(l.cur) > l.max+2 {
+				l.cur, l.skip = nil, true
+				return nil, errTooLong
+			}
+			l.line = append(l.line, l.cur...)
+			l.cur = nil
+		}
+		if l.err != nil {
+			switch {
+			case !errors.Is(l.err, io.EOF):
+				return nil, l.err
+			case len(l.line) > 0: // the last line has no newline
+				return trimEOL(l.line), nil
+			default:
 				return nil, io.EOF
 			}
-			return trimEOL(l.line), nil
-		default:
+		}
+		if err := l.fill(); err != nil {
 			return nil, err
 		}
 	}
 }
 
-func (l *lineSource) drained() bool       { return l.br.Buffered() == 0 }
+// fill makes the next chunk current, waiting for it if need be, and gives
+// the current buffer back to the reader.
+func (l *lineSource) fill() error {
+	if err := l.ctx.Err(); err != nil {
+		return err
+	}
+	if l.buf != nil {
+		l.free <- l.buf // never blocks: free has room for every buffer
+		l.buf = nil
+	}
+	c := l.pend
+	if l.pending {
+		l.pend, l.pending = chunk{}, false
+	} else {
+		select {
+		case c = <-l.full:
+		case <-l.ctx.Done():
+			return l.ctx.Err()
+		}
+	}
+	l.buf, l.cur, l.err = c.b, c.b, c.err
+	return nil
+}
+
+// drained reports whether no more input is ready without waiting: the
+// current chunk is used up and no other one with data waits. (The end of the
+// stream waiting does not count: what was read is flushed before send goes
+// on to "!DISCONNECT", as it would be if the end had not come yet.)
+func (l *lineSource) drained() bool {
+	if len(l.cur) > 0 {
+		return false
+	}
+	if !l.pending {
+		select {
+		case l.pend = <-l.full:
+			l.pending = true
+		default:
+			return true
+		}
+	}
+	return len(l.pend.b) == 0
+}
 func (l *lineSource) name() string        { return l.nameOf(l.n) }
 func (l *lineSource) nameOf(i int) string { return "line " + strconv.Itoa(i) }
 
