@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
 )
@@ -19,20 +17,7 @@ import (
 // startServerCtl is startServer with a handle on the server.
 func startServerCtl(t *testing.T) (*session.Server, string, *syncBuffer) {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	out := &syncBuffer{}
-	srv, err := session.NewServer(session.Config{}, out, session.Text, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-done })
-	return srv, ln.Addr().String(), out
+	return startServerWith(t, session.Text)
 }
 
 // chatProc runs 'lanmsg chat' in-process with its stdin a pipe.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"strings"
@@ -35,8 +36,15 @@ func (s *syncBuffer) String() string {
 // startServer runs an in-process lanmsg server on 127.0.0.1:0.
 func startServer(t *testing.T, format session.Format) (addr string, out *syncBuffer) {
 	t.Helper()
+	_, addr, out = startServerWith(t, format)
+	return addr, out
+}
+
+// startServerWith is startServer with a handle on the server.
+func startServerWith(t *testing.T, format session.Format) (*session.Server, string, *syncBuffer) {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	out = &syncBuffer{}
+	out := &syncBuffer{}
 	srv, err := session.NewServer(session.Config{}, out, format, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +55,8 @@ func startServer(t *testing.T, format session.Format) (addr string, out *syncBuf
 	}
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()); <-done })
-	return ln.Addr().String(), out
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-done })
+	return srv, ln.Addr().String(), out
 }
 
 // closedPort returns an address on which nothing listens.
