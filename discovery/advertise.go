@@ -185,7 +185,7 @@ func (a *Advertiser) Close() error {
 			} else if err := sendMulticast(&a.sendMu, a.spc, a.ifaces, b); err != nil {
 				errs = append(errs, fmt.Errorf("send goodbye: %w", err))
 			}
-			a.sender.Close()
+			_ = a.sender.Close()
 		}
 		if err := a.server.Shutdown(); err != nil {
 			errs = append(errs, err)

@@ -12,10 +12,7 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-var (
-	group4     = netip.MustParseAddr("224.0.0.251")
-	group4Addr = &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
-)
+var group4Addr = &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}
 
 // transport sends mDNS queries and receives the answers. Queries go out from an ephemeral
 // port ("legacy unicast", RFC 6762 section 6.7), so every responder -- avahi, python-zeroconf,
@@ -86,7 +83,7 @@ func listenGroup(ifaces []net.Interface, log *zerolog.Logger) (*net.UDPConn, err
 		joined++
 	}
 	if joined == 0 {
-		c.Close()
+		_ = c.Close()
 		return nil, errors.New("could not join 224.0.0.251 on any interface")
 	}
 	return c, nil
@@ -183,9 +180,9 @@ func (t *transport) read(c *net.UDPConn) {
 func (t *transport) close() {
 	t.once.Do(func() {
 		close(t.done)
-		t.ucast.Close()
+		_ = t.ucast.Close()
 		if t.mcast != nil {
-			t.mcast.Close()
+			_ = t.mcast.Close()
 		}
 		t.wg.Wait()
 	})

@@ -99,7 +99,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	c := NewClient(nc, cfg)
 	if cfg.Hello != nil {
 		if err := c.hello(); err != nil {
-			nc.Close()
+			_ = nc.Close()
 			return nil, err
 		}
 	}
@@ -257,7 +257,7 @@ func (c *Client) Close() error {
 		return ErrClientClosed
 	}
 	c.closed = true
-	defer c.nc.Close()
+	defer func() { _ = c.nc.Close() }()
 	if c.ext {
 		select {
 		case <-c.done:
@@ -276,7 +276,7 @@ func (c *Client) Close() error {
 		select {
 		case <-c.done:
 		case <-t.C:
-			c.nc.Close()
+			_ = c.nc.Close()
 			<-c.done
 			return c.confirmErr(os.ErrDeadlineExceeded)
 		}

@@ -102,13 +102,12 @@ func (r *logRecorder) waitCount(t *testing.T, timeout time.Duration, n int, subs
 }
 
 type testServer struct {
-	srv   *Server
-	addr  string
-	out   *syncBuffer
-	log   *logRecorder
-	serve chan error // receives Serve's result once
-	done  chan struct{}
-	err   error // Serve's result, valid after done is closed
+	srv  *Server
+	addr string
+	out  *syncBuffer
+	log  *logRecorder
+	done chan struct{}
+	err  error // Serve's result, valid after done is closed
 }
 
 // startServer starts a server on 127.0.0.1:0 writing to out (a fresh
@@ -203,25 +202,25 @@ func mustWrite(t *testing.T, c net.Conn, p []byte) {
 }
 
 // readEnd reads until the server ends the connection (or timeout) and returns
-// the read error and how long it took.
-func readEnd(c net.Conn, timeout time.Duration) (error, time.Duration) {
+// how long it took and the read error.
+func readEnd(c net.Conn, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
 	_ = c.SetReadDeadline(start.Add(timeout))
 	var buf [256]byte
 	for {
 		n, err := c.Read(buf[:])
 		if err != nil {
-			return err, time.Since(start)
+			return time.Since(start), err
 		}
 		if n > 0 {
-			return errors.New("server sent data: " + string(buf[:n])), time.Since(start)
+			return time.Since(start), errors.New("server sent data: " + string(buf[:n]))
 		}
 	}
 }
 
 func expectReset(t *testing.T, c net.Conn, timeout time.Duration) time.Duration {
 	t.Helper()
-	err, d := readEnd(c, timeout)
+	d, err := readEnd(c, timeout)
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read after %v: got %v, want ECONNRESET", d, err)
 	}
@@ -230,7 +229,7 @@ func expectReset(t *testing.T, c net.Conn, timeout time.Duration) time.Duration 
 
 func expectEOF(t *testing.T, c net.Conn) {
 	t.Helper()
-	err, d := readEnd(c, 5*time.Second)
+	d, err := readEnd(c, 5*time.Second)
 	if err != io.EOF {
 		t.Fatalf("read after %v: got %v, want io.EOF (orderly close)", d, err)
 	}

@@ -77,7 +77,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 
 	var backoff time.Duration
 	for {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -377,7 +378,7 @@ func TestReaderStateDuringRead(t *testing.T) {
 
 	expect := func(want ...State) {
 		t.Helper()
-		if fmt.Sprint(states) != fmt.Sprint(want) {
+		if !slices.Equal(states, want) {
 			t.Fatalf("states seen by Read = %v\nwant %v", states, want)
 		}
 		states = states[:0]
@@ -413,7 +414,7 @@ func TestReaderStateDuringRead(t *testing.T) {
 	if p, err = r.ReadFrame(); err != nil || string(p) != bigPayload {
 		t.Fatalf("big ReadFrame = %d bytes, %v", len(p), err)
 	}
-	if len(states) < 2 || states[0] != Idle || fmt.Sprint(states[1:]) != fmt.Sprint(rep(InPayload, len(states)-1)) {
+	if len(states) < 2 || states[0] != Idle || !slices.Equal(states[1:], rep(InPayload, len(states)-1)) {
 		t.Fatalf("states seen by Read during a big frame = %v, want idle, then payload only", states)
 	}
 	states = states[:0]
@@ -448,7 +449,7 @@ func TestReaderStateWithBufferedNextFrame(t *testing.T) {
 	if p, err := r.ReadFrame(); err != nil || string(p) != "bb" {
 		t.Fatalf("ReadFrame = %q, %v", p, err)
 	}
-	if want := []State{Idle, InHeader}; fmt.Sprint(states) != fmt.Sprint(want) {
+	if want := []State{Idle, InHeader}; !slices.Equal(states, want) {
 		t.Fatalf("states seen by Read = %v, want %v", states, want)
 	}
 	if r.State() != Idle {

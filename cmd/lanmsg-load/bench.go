@@ -95,7 +95,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	c.dir = dir
 
 	t := &table{}
@@ -227,7 +227,7 @@ func driveOne(addr string, s []byte, deadline time.Time) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer func() { _ = nc.Close() }()
 	_ = nc.SetDeadline(deadline)
 	// Go's Write writes the whole slice, each system call taking as much as
 	// the socket buffer holds.
@@ -245,8 +245,6 @@ func driveOne(addr string, s []byte, deadline time.Time) error {
 type result struct {
 	times []time.Duration
 	cpu   time.Duration // server CPU over all runs
-	err   error
-	note  string
 }
 
 func (r *result) best() time.Duration { return slices.Min(r.times) }
@@ -292,7 +290,7 @@ func benchLanmsgLoad(c *benchConfig, l load) (*result, error) {
 		if err == nil {
 			err = checkLines(out, l.total())
 		}
-		os.Remove(out)
+		_ = os.Remove(out)
 		if err != nil {
 			return nil, fmt.Errorf("%w\nserver log:\n%s", err, tail(srv.Log.String(), 20))
 		}
@@ -325,8 +323,8 @@ func profileLoad(c *benchConfig, l load) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(out)
-	defer srv.Stop()
+	defer func() { _ = os.Remove(out) }()
+	defer func() { _, _ = srv.Stop() }()
 	type prof struct {
 		b   []byte
 		err error
@@ -338,7 +336,7 @@ func profileLoad(c *benchConfig, l load) error {
 			done <- prof{nil, err}
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
 		done <- prof{b, err}
 	}()
@@ -381,8 +379,8 @@ func benchPythonLoad(c *benchConfig, l load) *pyResult {
 	res := &pyResult{}
 	out := filepath.Join(c.dir, "py.out")
 	errf := filepath.Join(c.dir, "py.err")
-	defer os.Remove(out)
-	defer os.Remove(errf)
+	defer func() { _ = os.Remove(out) }()
+	defer func() { _ = os.Remove(errf) }()
 	addr, cmd, err := startPython(c, out, errf)
 	if err != nil {
 		res.err = err
@@ -440,12 +438,12 @@ func startPython(c *benchConfig, out, errf string) (string, *exec.Cmd, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	defer fo.Close()
+	defer func() { _ = fo.Close() }()
 	fe, err := os.Create(errf)
 	if err != nil {
 		return "", nil, err
 	}
-	defer fe.Close()
+	defer func() { _ = fe.Close() }()
 	cmd := exec.Command(c.python, c.tutorial, "127.0.0.1", "0")
 	cmd.Stdout, cmd.Stderr = fo, fe
 	if err := cmd.Start(); err != nil {
@@ -474,7 +472,7 @@ func countPyMessages(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	n := 0
@@ -527,7 +525,7 @@ func benchStream(c *benchConfig, t *table) error {
 	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
 		return err
 	}
-	defer os.Remove(in)
+	defer func() { _ = os.Remove(in) }()
 	plain, err := benchStreamRuns(c, in, nil)
 	if err != nil {
 		return err
@@ -572,14 +570,14 @@ func benchStreamRuns(c *benchConfig, in string, extra []string) (*streamResult, 
 		start := time.Now()
 		err = cmd.Run()
 		d := time.Since(start)
-		f.Close()
+		_ = f.Close()
 		if _, serr := srv.Stop(); err == nil && serr != nil {
 			err = serr
 		}
 		if err == nil {
 			err = checkLines(out, c.lines)
 		}
-		os.Remove(out)
+		_ = os.Remove(out)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s", err, stderr.String())
 		}
@@ -602,7 +600,7 @@ func benchOneShot(c *benchConfig, t *table) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(out)
+	defer func() { _ = os.Remove(out) }()
 	var ds []time.Duration
 	for range c.oneshots {
 		cmd := exec.Command(c.bin, "send", "--server", srv.Addr, "hello")
@@ -610,7 +608,7 @@ func benchOneShot(c *benchConfig, t *table) error {
 		cmd.Stderr = &stderr
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
-			srv.Stop()
+			_, _ = srv.Stop()
 			return fmt.Errorf("%w: %s", err, stderr.String())
 		}
 		ds = append(ds, time.Since(start))
@@ -634,11 +632,11 @@ func benchIdle(c *benchConfig, t *table) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(out)
+	defer func() { _ = os.Remove(out) }()
 	stopped := false
 	defer func() {
 		if !stopped {
-			srv.Stop()
+			_, _ = srv.Stop()
 		}
 	}()
 	// One session first, so that the baseline has the per-server state a
@@ -659,7 +657,7 @@ func benchIdle(c *benchConfig, t *table) error {
 	conns := make([]net.Conn, 0, c.sessions)
 	defer func() {
 		for _, nc := range conns {
-			nc.Close()
+			_ = nc.Close()
 		}
 	}()
 	openStart := time.Now()
@@ -710,7 +708,7 @@ func benchIdle(c *benchConfig, t *table) error {
 	t.add("new client served meanwhile (connect, 1 msg, confirmed)", ms(ds[0]), ms(ds[len(ds)/2]), "", fmt.Sprintf("%d probes", len(ds)))
 
 	for _, nc := range conns {
-		nc.Close()
+		_ = nc.Close()
 	}
 	conns = nil
 	stopped = true
@@ -792,11 +790,11 @@ func (t *table) goBench(path string) error {
 
 func (t *table) print(w io.Writer) {
 	for _, h := range t.head {
-		fmt.Fprintln(w, h)
+		_, _ = fmt.Fprintln(w, h)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| measurement | best | median | MB/s (best) | notes / tutorial server |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	_, _ = fmt.Fprintln(w)
+	_, _ = fmt.Fprintln(w, "| measurement | best | median | MB/s (best) | notes / tutorial server |")
+	_, _ = fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
 	for _, r := range t.rows {
 		cells := slices.Clone(r)
 		switch len(cells) {
@@ -811,7 +809,7 @@ func (t *table) print(w io.Writer) {
 		if len(cells) > 5 {
 			cells = append(cells[:4], strings.Join(cells[4:], "; "))
 		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		_, _ = fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 }
 

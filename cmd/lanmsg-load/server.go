@@ -38,14 +38,14 @@ func startServer(bin, out string, extra ...string) (*server, error) {
 	cmd.Stdout = f
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
-	f.Close() // the child has its own descriptor
+	_ = f.Close() // the child has its own descriptor
 	s := &server{cmd: cmd, Out: out, logDone: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
@@ -112,7 +112,7 @@ func (s *server) State(gc bool) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var st map[string]float64
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
@@ -124,7 +124,7 @@ func procStatus(pid int, field string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
@@ -156,7 +156,7 @@ func countLines(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	buf := make([]byte, 1<<20)
 	n := 0
 	for {

@@ -49,7 +49,7 @@ func runSoak(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	srv, err := startServer(*bin, filepath.Join(dir, "out"), "--max-sessions", fmt.Sprint(*clients+16))
 	if err != nil {
 		return err
@@ -159,7 +159,7 @@ func soakSession(addr string, frames []byte) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := c.Write(frames); err != nil {
 		return err

@@ -394,16 +394,16 @@ func (s *advServer) signal(sig os.Signal) {
 	}
 }
 
-// waitExit waits for the process to exit and returns its error and when.
-func (s *advServer) waitExit(timeout time.Duration) (error, time.Time) {
+// waitExit waits for the process to exit and returns when it did and its error.
+func (s *advServer) waitExit(timeout time.Duration) (time.Time, error) {
 	s.t.Helper()
 	select {
 	case <-s.exited:
-		return s.waitErr, s.exitedAt
+		return s.exitedAt, s.waitErr
 	case <-time.After(timeout):
 		s.t.Fatalf("server still running %v later", timeout)
 	}
-	return nil, time.Time{}
+	return time.Time{}, nil
 }
 
 // stop ends the server with SIGTERM and checks that it exits 0 within 2 s.
@@ -411,7 +411,7 @@ func (s *advServer) stop() {
 	s.t.Helper()
 	start := time.Now()
 	s.signal(syscall.SIGTERM)
-	err, at := s.waitExit(10 * time.Second)
+	at, err := s.waitExit(10 * time.Second)
 	if err != nil || at.Sub(start) > 2*time.Second {
 		s.t.Errorf("after SIGTERM: exit %v after %v, want 0 within 2s", err, at.Sub(start))
 	}

@@ -810,7 +810,7 @@ func advSIGTERMUnderLoad(t *testing.T) {
 	}
 	start := time.Now()
 	s.signal(syscall.SIGTERM)
-	err, at := s.waitExit(10 * time.Second)
+	at, err := s.waitExit(10 * time.Second)
 	stop.Store(true)
 	wg.Wait()
 	if took := at.Sub(start); err != nil || took > 2*time.Second {
@@ -868,7 +868,7 @@ func advSecondSignal(t *testing.T) {
 	s.log.wait(t, 5*time.Second, 1, "shutting down")
 	start := time.Now()
 	s.signal(syscall.SIGINT)
-	err, at := s.waitExit(10 * time.Second)
+	at, err := s.waitExit(10 * time.Second)
 	took := at.Sub(start)
 	t.Logf("second signal: exited (%v) %v after SIGINT", err, took)
 	if took > 500*time.Millisecond {

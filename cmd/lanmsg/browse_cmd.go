@@ -37,7 +37,7 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 		if c.JSON {
 			writeServiceJSON(std.out, s)
 		} else {
-			fmt.Fprintln(std.out, serviceLine(s))
+			_, _ = fmt.Fprintln(std.out, serviceLine(s))
 		}
 	})
 	if err != nil {
@@ -79,7 +79,7 @@ func writeServiceJSON(w io.Writer, s discovery.Service) {
 		txt = map[string]string{}
 	}
 	b, _ := json.Marshal(serviceJSON{Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt})
-	fmt.Fprintf(w, "%s\n", b)
+	_, _ = fmt.Fprintf(w, "%s\n", b)
 }
 
 // serviceLine describes a server on one line for a person:

@@ -61,7 +61,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Msg("joined the chat")
 	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
 	if isTerminal(std.in) {
-		fmt.Fprintln(std.err, "lanmsg: "+chatHelp)
+		_, _ = fmt.Fprintln(std.err, "lanmsg: "+chatHelp)
 	}
 	return c.loop(ctx, cl, addr, std.in, isTerminal(std.in), out, std.err)
 }
@@ -127,7 +127,7 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in 
 				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
 		case errors.Is(err, errTooLong), errors.Is(err, transport.ErrFrameTooLarge):
 			if interactive {
-				fmt.Fprintf(errOut, "lanmsg: %s is longer than the %s limit and was not sent; type it again, shorter or split\n", src.name(), byteSize(max))
+				_, _ = fmt.Fprintf(errOut, "lanmsg: %s is longer than the %s limit and was not sent; type it again, shorter or split\n", src.name(), byteSize(max))
 				continue
 			}
 			return c.stopInput(cl, addr, tooLongError(src.name(), max))
@@ -184,7 +184,7 @@ func (p *chatPrinter) event(ev session.Event) {
 	defer p.mu.Unlock()
 	if p.json {
 		b, _ := json.Marshal(ev)
-		fmt.Fprintf(p.w, "%s\n", b)
+		_, _ = fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
 	ts := ev.Time
@@ -210,7 +210,7 @@ func (p *chatPrinter) event(ev session.Event) {
 	default:
 		return
 	}
-	fmt.Fprintln(p.w, line)
+	_, _ = fmt.Fprintln(p.w, line)
 }
 
 func (p *chatPrinter) note(s string) {
@@ -218,10 +218,10 @@ func (p *chatPrinter) note(s string) {
 	defer p.mu.Unlock()
 	if p.json {
 		b, _ := json.Marshal(map[string]string{"t": "note", "text": s})
-		fmt.Fprintf(p.w, "%s\n", b)
+		_, _ = fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	fmt.Fprintln(p.w, "* "+s)
+	_, _ = fmt.Fprintln(p.w, "* "+s)
 }
 
 // esc keeps other people's text on one line and away from the terminal's

@@ -246,7 +246,7 @@ func TestDialFallsBackToNextAddress(t *testing.T) {
 
 // serveInProcess runs 'lanmsg serve' with l until the returned stop is
 // called; it returns the address the server listens on and its stderr.
-func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func() (error, string)) {
+func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func() (string, error)) {
 	t.Helper()
 	if cmd.Format == "" {
 		cmd.Format = "text"
@@ -288,11 +288,11 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 		for range lines {
 		}
 	}()
-	return addr, func() (error, string) {
+	return addr, func() (string, error) {
 		cancel()
 		err := <-done
 		<-decoded
-		return err, logBuf.String()
+		return logBuf.String(), err
 	}
 }
 
@@ -300,7 +300,7 @@ func TestServeAdvertises(t *testing.T) {
 	l := &fakeLAN{}
 	addr, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0", Name: "kitchen", AdvertiseAddr: []string{"198.18.0.11"}})
 	_, port, _ := net.SplitHostPort(addr)
-	err, log := stop()
+	log, err := stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestServeAdvertises(t *testing.T) {
 func TestServeLoopbackNotAdvertised(t *testing.T) {
 	l := &fakeLAN{}
 	_, stop := serveInProcess(t, l, serveCmd{Listen: "127.0.0.1:0"})
-	err, log := stop()
+	log, err := stop()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestServeLoopbackNotAdvertised(t *testing.T) {
 func TestServeNoAdvertise(t *testing.T) {
 	l := &fakeLAN{}
 	_, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0", NoAdvertise: true})
-	if err, _ := stop(); err != nil {
+	if _, err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if len(l.advertised) != 0 {
@@ -347,7 +347,7 @@ func TestServeAdvertiseFailureKeepsServing(t *testing.T) {
 	addr, stop := serveInProcess(t, l, serveCmd{Listen: "0.0.0.0:0"})
 	_, port, _ := net.SplitHostPort(addr)
 	code, _, errOut := runFake(t, refusingLAN{}, "", "send", "--server", "127.0.0.1:"+port, "still here")
-	err, log := stop()
+	log, err := stop()
 	if err != nil || code != 0 {
 		t.Fatalf("serve %v, send exit %d: %s", err, code, errOut)
 	}

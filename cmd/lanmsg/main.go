@@ -77,7 +77,7 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		kong.BindTo(l, (*lan)(nil)),
 	)
 	if err != nil {
-		fmt.Fprintf(stderr, "lanmsg: internal error: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "lanmsg: internal error: %v\n", err)
 		return 1
 	}
 
@@ -103,7 +103,7 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		if ctx.Err() != nil {
 			// Interrupted: whatever went wrong after that is its
 			// consequence, not news.
-			fmt.Fprintln(stderr, "lanmsg: interrupted")
+			_, _ = fmt.Fprintln(stderr, "lanmsg: interrupted")
 			return exitInterrupted
 		}
 		return report(stderr, err)
@@ -143,9 +143,9 @@ func report(w io.Writer, err error) int {
 			ce = &cliError{code: exitFailure, err: err}
 		}
 	}
-	fmt.Fprintf(w, "lanmsg: error: %v\n", ce.err)
+	_, _ = fmt.Fprintf(w, "lanmsg: error: %v\n", ce.err)
 	if ce.hint != "" {
-		fmt.Fprintf(w, "lanmsg: hint: %s\n", ce.hint)
+		_, _ = fmt.Fprintf(w, "lanmsg: hint: %s\n", ce.hint)
 	}
 	return ce.code
 }

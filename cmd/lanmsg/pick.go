@@ -160,7 +160,7 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 			err:  fmt.Errorf("%d lanmsg servers found (%s) and no terminal to ask which", len(found), quoteList(names)),
 			hint: fmt.Sprintf("pick one with --to, e.g. --to %q", found[0].Instance)}
 	}
-	defer tty.Close()
+	defer func() { _ = tty.Close() }()
 	s, err := pick(tty, found)
 	if err != nil {
 		return target{}, err
@@ -171,21 +171,21 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 // pick shows a numbered list on the terminal and reads the person's choice.
 // The names come from the network: they are shown escaped.
 func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, error) {
-	fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
+	_, _ = fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
 	for i, s := range found {
 		addrs := make([]string, len(s.Addrs))
 		for j, a := range s.Addrs {
 			addrs[j] = a.String()
 		}
-		fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
+		_, _ = fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
 	}
 	in := bufio.NewReader(tty)
 	for {
-		fmt.Fprintf(tty, "Send to which server? [1-%d, or q to cancel]: ", len(found))
+		_, _ = fmt.Fprintf(tty, "Send to which server? [1-%d, or q to cancel]: ", len(found))
 		line, err := in.ReadString('\n')
 		answer := strings.TrimSpace(line)
 		if answer == "q" || (err != nil && answer == "") {
-			fmt.Fprintln(tty)
+			_, _ = fmt.Fprintln(tty)
 			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
 		}
 		if n, convErr := strconv.Atoi(answer); convErr == nil && n >= 1 && n <= len(found) {
@@ -196,7 +196,7 @@ func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, erro
 				return s, nil
 			}
 		}
-		fmt.Fprintf(tty, "%q is not one of the choices.\n", answer)
+		_, _ = fmt.Fprintf(tty, "%q is not one of the choices.\n", answer)
 		if err != nil {
 			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
 		}
@@ -211,7 +211,7 @@ func openControllingTTY() (io.ReadWriteCloser, error) {
 		return nil, err
 	}
 	if !term.IsTerminal(int(f.Fd())) {
-		f.Close()
+		_ = f.Close()
 		return nil, errors.New("/dev/tty is not a terminal")
 	}
 	return f, nil

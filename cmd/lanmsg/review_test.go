@@ -338,14 +338,14 @@ func TestReviewChatTooLongTerminal(t *testing.T) {
 
 // chatRun runs the chat command in-process with ctx, as runWith would after
 // parsing the flags.
-func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (error, *syncBuffer) {
+func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*syncBuffer, error) {
 	t.Helper()
 	c := &chatCmd{As: "alice"}
 	c.Server, c.BrowseTimeout = addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	out := &syncBuffer{}
-	return c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}), out
+	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{})
 }
 
 // TestReviewChatCtrlC: Ctrl-C, while chat waits for input, leaves normally.
@@ -355,7 +355,7 @@ func TestReviewChatCtrlC(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { err, _ := chatRun(t, ctx, addr, r); done <- err }()
+	go func() { _, err := chatRun(t, ctx, addr, r); done <- err }()
 	if _, err := w.Write([]byte("before ctrl-c\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestReviewChatServerGone(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	done := make(chan error, 1)
-	go func() { err, _ := chatRun(t, t.Context(), addr, r); done <- err }()
+	go func() { _, err := chatRun(t, t.Context(), addr, r); done <- err }()
 	waitFor(t, func() bool { return len(srv.Sessions()) == 1 }, "chat to join")
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		src = &argSource{args: c.Messages}
 	} else {
 		if isTerminal(std.in) {
-			fmt.Fprintln(std.err, "lanmsg: type messages, one per line; Ctrl-D sends them and ends")
+			_, _ = fmt.Fprintln(std.err, "lanmsg: type messages, one per line; Ctrl-D sends them and ends")
 		}
 		ls := newLineSource(ctx, std.in, int(c.MaxPayload))
 		defer ls.stop()

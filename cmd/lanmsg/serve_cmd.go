@@ -80,16 +80,16 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	addr := ln.Addr().(*net.TCPAddr)
 	if c.DebugListen != "" {
 		if err := checkHostPort(c.DebugListen, "--debug-listen"); err != nil {
-			ln.Close()
+			_ = ln.Close()
 			return err
 		}
 		dln, err := net.Listen("tcp", c.DebugListen)
 		if err != nil {
-			ln.Close()
+			_ = ln.Close()
 			return listenError(c.DebugListen, err)
 		}
 		hs := serveDebug(dln, srv, log)
-		defer hs.Close()
+		defer func() { _ = hs.Close() }()
 		log.Info().Str("debug_addr", dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
 	log.Info().Str("addr", addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")

@@ -33,10 +33,10 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 		t.Fatalf("netlab: %v", err)
 	}
 	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		lf.Close()
+		_ = lf.Close()
 		t.Fatalf("netlab: lock %s: %v", avahiLock, err)
 	}
-	t.Cleanup(func() { lf.Close() }) // releases the lock, after the daemons' cleanups below
+	t.Cleanup(func() { _ = lf.Close() }) // releases the lock, after the daemons' cleanups below
 
 	d := t.TempDir()
 	bus := filepath.Join(d, "bus")
@@ -81,13 +81,13 @@ func (l *Lab) startDaemon(cmd *exec.Cmd, name string, stdout bool, ready string)
 		cmd.Stderr = pw
 	}
 	if err := cmd.Start(); err != nil {
-		pw.Close()
-		pr.Close()
+		_ = pw.Close()
+		_ = pr.Close()
 		t.Fatalf("netlab: start %s: %v", name, err)
 	}
-	pw.Close()
+	_ = pw.Close()
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -96,7 +96,7 @@ func (l *Lab) startDaemon(cmd *exec.Cmd, name string, stdout bool, ready string)
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		pr.Close()
+		_ = pr.Close()
 	})
 	readyCh := make(chan struct{})
 	var mu sync.Mutex

@@ -63,11 +63,11 @@ func runStreaming(t *testing.T, cmd *exec.Cmd) ([]string, error) {
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
-		pw.Close()
-		pr.Close()
+		_ = pw.Close()
+		_ = pr.Close()
 		t.Fatalf("netlab: start %v: %v", cmd.Args, err)
 	}
-	pw.Close()
+	_ = pw.Close()
 	var lines []string
 	var mu sync.Mutex
 	done := make(chan struct{})
@@ -83,7 +83,7 @@ func runStreaming(t *testing.T, cmd *exec.Cmd) ([]string, error) {
 		}
 	}()
 	<-done
-	pr.Close()
+	_ = pr.Close()
 	err = cmd.Wait()
 	return lines, err
 }
