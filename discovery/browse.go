@@ -230,11 +230,7 @@ func (b *browser) handle(p *packet) []Service {
 				touched[s] = true
 			}
 		case *dns.SRV:
-			name, ok := parseInstanceFQDN(h.Name)
-			if !ok || h.Ttl == 0 {
-				continue
-			}
-			s := b.inst(strings.ToLower(h.Name), name, h.Name)
+			s := b.recordInst(h)
 			if s == nil {
 				continue
 			}
@@ -245,11 +241,7 @@ func (b *browser) handle(p *packet) []Service {
 			b.indexHost(s)
 			touched[s] = true
 		case *dns.TXT:
-			name, ok := parseInstanceFQDN(h.Name)
-			if !ok || h.Ttl == 0 {
-				continue
-			}
-			s := b.inst(strings.ToLower(h.Name), name, h.Name)
+			s := b.recordInst(h)
 			if s == nil {
 				continue
 			}
@@ -287,6 +279,16 @@ func (b *browser) handle(p *packet) []Service {
 // inst returns the instance with the given key, creating it if need be. It returns nil when
 // maxInstances are tracked and none of them can be evicted (only unreported instances that
 // gave up asking can).
+// recordInst is the instance an SRV or TXT record with header h is about,
+// or nil: not one of ours, a goodbye, or past the cap.
+func (b *browser) recordInst(h *dns.RR_Header) *instState {
+	name, ok := parseInstanceFQDN(h.Name)
+	if !ok || h.Ttl == 0 {
+		return nil
+	}
+	return b.inst(strings.ToLower(h.Name), name, h.Name)
+}
+
 func (b *browser) inst(key, name, fqdn string) *instState {
 	if s := b.insts[key]; s != nil {
 		return s
