@@ -111,10 +111,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 func (c *Client) hello() error {
 	h := *c.cfg.Hello
 	h.V = ProtocolVersion
-	// Straight to the connection: the writer's limit is for messages, and
-	// may be set below the hello's length.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-	if _, err := c.nc.Write(transport.AppendFrame(nil, encodeHello(h))); err != nil {
+	if err := c.w.WriteFrame(encodeHello(h)); err != nil {
 		return c.writeErr(err)
 	}
 	c.ext = true
@@ -199,9 +196,10 @@ func (c *Client) Who() error {
 func NewClient(nc net.Conn, cfg ClientConfig) *Client {
 	cfg = cfg.withDefaults()
 	c := &Client{cfg: cfg, nc: nc}
-	// The writer's own limit lets "!DISCONNECT" through even when the
-	// payload limit is set lower; Send enforces the payload limit.
-	c.w = transport.NewWriter(deadlineWriter{nc, cfg.WriteTimeout}, max(cfg.MaxPayload, len(transport.Disconnect)))
+	// Send enforces the message limit; the writer's is only the
+	// transport's guard, so that control frames (the hello, "!DISCONNECT")
+	// and an escaped message one byte over the limit go through as they are.
+	c.w = transport.NewWriter(deadlineWriter{nc, cfg.WriteTimeout}, transport.MaxPayloadLimit)
 	return c
 }
 
