@@ -50,10 +50,6 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	cfg.Hello = &session.Hello{Name: name, Chat: true}
 	cfg.OnEvent = out.event
 	cl, addr, err := dialFirst(ctx, t, cfg, log)
-	if errors.Is(err, session.ErrNoExtension) {
-		return &cliError{code: exitFailure, err: fmt.Errorf("%q: %w", t.name, err),
-			hint: "chat needs a lanmsg server; 'lanmsg send' works with any server of the tutorial's protocol"}
-	}
 	if err != nil {
 		return err
 	}

@@ -224,19 +224,24 @@ func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zer
 	if len(t.endpoints) > 1 {
 		cfg.DialTimeout = min(cfg.DialTimeout, perAddressTimeout)
 	}
-	var errs []error
+	var last error
 	for _, ep := range t.endpoints {
 		cl, err := session.Dial(ctx, ep, cfg)
 		if err == nil {
 			return cl, ep, nil
 		}
+		if errors.Is(err, session.ErrNoExtension) {
+			// Connected, but the server speaks only the plain protocol:
+			// its other addresses lead to the same server.
+			return nil, "", &cliError{code: exitFailure, err: fmt.Errorf("%q at %s: %w", t.name, ep, err),
+				hint: "it speaks only the tutorial's one-way protocol: chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with it"}
+		}
 		log.Debug().Err(err).Str("addr", ep).Msg("address did not answer; trying the next")
-		errs = append(errs, err)
+		last = err
 	}
-	if len(errs) == 0 {
+	if last == nil {
 		return nil, "", &cliError{code: exitUnreachable, err: fmt.Errorf("server %q advertised no address", t.name), hint: browseHint}
 	}
-	last := errs[len(errs)-1]
 	if len(t.endpoints) == 1 {
 		return nil, "", dialError(t.endpoints[0], last)
 	}
