@@ -72,13 +72,26 @@ func (c *conn) interrupt() {
 // serve reads frames until the session ends.
 func (c *conn) serve() {
 	out := outBatch{c: c}
+	// writeOut writes the batch out; when the output fails, it ends the
+	// session and reports false.
+	writeOut := func() bool {
+		if err := out.flush(); err != nil {
+			c.finish(reasonOutput, err, false)
+			return false
+		}
+		return true
+	}
 	msg := Message{Session: c.id, Peer: c.peer}
 	first := true
 	for {
+		// The input ran dry, whatever the last frame was: write out what
+		// was read before waiting for more.
+		if out.n > 0 && !c.fr.FrameBuffered() && !writeOut() {
+			return
+		}
 		p, err := c.fr.ReadFrame()
 		if err != nil {
-			if ferr := out.flush(); ferr != nil {
-				c.finish(reasonOutput, ferr, false)
+			if !writeOut() {
 				return
 			}
 			reason, graceful := c.classify(err)
@@ -98,22 +111,15 @@ func (c *conn) serve() {
 		}
 		if len(p) > 0 && p[0] == '!' {
 			if string(p) == transport.Disconnect {
-				if err := out.flush(); err != nil {
-					c.finish(reasonOutput, err, false)
-					return
+				if writeOut() {
+					c.finish(reasonDisconnect, nil, true)
 				}
-				c.finish(reasonDisconnect, nil, true)
 				return
 			}
+			// In an extended session: a control frame, or a message escaped
+			// with one more "!".
 			if c.ext != nil {
-				// A control frame, or a message escaped with one more "!".
 				if p = c.control(p); p == nil {
-					if !c.fr.FrameBuffered() {
-						if err := out.flush(); err != nil {
-							c.finish(reasonOutput, err, false)
-							return
-						}
-					}
 					continue
 				}
 			}
@@ -123,11 +129,8 @@ func (c *conn) serve() {
 		if c.ext != nil && c.ext.hello.Chat {
 			c.srv.room.broadcast(encodeEvent(Event{Type: EventMessage, Name: c.ext.name, Text: string(p), Time: msg.Time}), c.id)
 		}
-		if out.full() || !c.fr.FrameBuffered() {
-			if err := out.flush(); err != nil {
-				c.finish(reasonOutput, err, false)
-				return
-			}
+		if out.full() && !writeOut() {
+			return
 		}
 	}
 }
