@@ -31,6 +31,9 @@ const (
 	reasonReadError  = "read error"
 	reasonOutput     = "output failed"
 	reasonSlowReader = "not reading what the server sends (send queue full)"
+	reasonBudget     = "memory budget exhausted: this peer held the most"
+	reasonTooSlow    = "sending too slowly (under --min-rate inside a frame)"
+	reasonNoPong     = "no answer to the server's pings"
 )
 
 // conn is the server side of one session.
@@ -46,21 +49,48 @@ type conn struct {
 
 	stopping atomic.Bool // set by interrupt
 	dropped  atomic.Bool // set by dropSlow
+	shed     atomic.Bool // set by shedBudget
+	host     hostKey     // the peer's address, for the per-host limit
 
-	ext *extSession // nil in a plain session; set by the session goroutine before any other use
+	acct   account       // what the session holds of the server's memory budget
+	cancel chan struct{} // closed when the session is shed: stop waiting for the output
+
+	ext  *extSession                // nil in a plain session; set by the session goroutine before any other use
+	extp atomic.Pointer[extSession] // ext, for other goroutines (shedding)
 
 	// Used only by the session goroutine, through deadlineReader.
 	fr          *transport.Reader
 	lastRead    time.Time
 	headerStart time.Time
 	flushed     time.Time // when the last output write returned
+	rateStart   time.Time // the start of the current --min-rate window inside a frame
+	rateBytes   int       // bytes received in that window
 }
 
-func newConn(s *Server, id uint64, nc net.Conn) *conn {
-	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now()}
+func newConn(s *Server, id uint64, nc net.Conn, host hostKey) *conn {
+	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host, cancel: make(chan struct{})}
+	c.acct = account{b: s.budget, onShed: c.shedBudget}
 	c.fr = transport.NewReader((*deadlineReader)(c), s.cfg.MaxPayload)
 	return c
 }
+
+// shedBudget ends the session because the server's memory budget ran out
+// and this session held the most: its queued events are released and the
+// connection reset at once, and a wait for the output is abandoned.
+func (c *conn) shedBudget() {
+	c.shed.Store(true)
+	close(c.cancel)
+	c.srv.log.Warn().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int64("held_bytes", c.acct.held.Load()).
+		Int64(fieldLimit, c.srv.budget.limit).Msg("memory budget exhausted: resetting the peer that holds the most (raise --memory-budget if this is legitimate load)")
+	c.stopping.Store(true)
+	if e := c.extSession(); e != nil {
+		e.abandon()
+	}
+	reset(c.nc)
+}
+
+// extSession returns c.ext once the session goroutine has set it.
+func (c *conn) extSession() *extSession { return c.extp.Load() }
 
 // interrupt makes the session's read fail at once; the session then writes
 // what it has read and ends.
@@ -127,7 +157,7 @@ func (c *conn) serve() {
 		msg.Time, msg.Text = c.lastRead, p
 		out.add(&msg)
 		if c.ext != nil && c.ext.hello.Chat {
-			c.srv.room.broadcast(encodeEvent(Event{Type: EventMessage, Name: c.ext.name, Text: string(p), Time: msg.Time}), c.id)
+			c.srv.room.broadcast(messageEvent(c.ext.name, p, msg.Time), c.id)
 		}
 		if out.full() && !writeOut() {
 			return
@@ -152,6 +182,7 @@ func (o *outBatch) add(m *Message) {
 	o.batch = o.c.srv.format.Append(o.batch, m)
 	o.n++
 	o.size += int64(len(m.Text))
+	o.c.acct.setBatch(cap(o.batch))
 }
 
 func (o *outBatch) full() bool { return len(o.batch) >= batchSize }
@@ -163,7 +194,7 @@ func (o *outBatch) flush() error {
 		return nil
 	}
 	c := o.c
-	err := c.srv.out.write(o.batch)
+	err := c.srv.out.write(o.batch, &c.acct, c.cancel)
 	c.flushed = time.Now()
 	if err == nil {
 		total := c.messages.Add(o.n)
@@ -177,21 +208,32 @@ func (o *outBatch) flush() error {
 		batches.Put(o.bp)
 	}
 	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
+	c.acct.setBatch(0)
 	return err
 }
 
 // startExt turns the session into an extended one after a hello.
 func (c *conn) startExt(h Hello) {
-	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.dropSlow)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		// The kernel's buffer for what the server sends: left to grow,
+		// each participant that stops reading takes up to 4 MiB of kernel
+		// memory, and a thousand of them push the whole machine's TCP
+		// into memory pressure, where new connections stall for seconds.
+		_ = tc.SetWriteBuffer(extSocketBuffer)
+	}
+	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.srv.cfg.SendTimeout, &c.acct, c.dropSlow)
+	c.extp.Store(c.ext)
+	if c.shed.Load() {
+		c.ext.abandon() // shed before the session had its queue
+	}
 	if h.Chat {
 		want := truncateName(h.Name)
 		if want == "" {
 			want = c.peer
 		}
 		c.srv.room.join(c, want)
-		c.srv.room.broadcast(encodeEvent(Event{Type: EventJoin, Name: c.ext.name, Time: time.Now()}), c.id)
 	} else {
-		c.ext.send(encodeEvent(Event{Type: EventWelcome}))
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome})
 	}
 	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
 	if h.Chat {
@@ -207,10 +249,13 @@ func (c *conn) control(p []byte) []byte {
 	switch {
 	case len(p) > 1 && p[1] == '!':
 		return p[1:]
+	case string(p) == pongFrame:
+		// Liveness: reading it was the point.
 	case string(p) == whoRequest:
-		c.ext.send(encodeEvent(Event{Type: EventWho, Names: c.srv.room.names()}))
+		names, more := listNames(c.srv.room.names())
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now()})
 	default:
-		c.ext.send(encodeEvent(Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front"}))
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front", Time: time.Now()})
 	}
 	return nil
 }
@@ -249,8 +294,12 @@ func (c *conn) dropSlow() {
 func (c *conn) classify(err error) (reason string, graceful bool) {
 	var pe *transport.ProtocolError
 	switch {
+	case c.shed.Load():
+		return reasonBudget, false
 	case c.dropped.Load():
 		return reasonSlowReader, false
+	case errors.Is(err, errTooSlow):
+		return reasonTooSlow, false
 	case errors.Is(err, io.EOF):
 		return reasonEOF, true
 	case c.stopping.Load():
@@ -259,6 +308,9 @@ func (c *conn) classify(err error) (reason string, graceful bool) {
 		return reasonProtocol, false
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.fr.State() == transport.Idle {
+			if c.ext != nil && c.ext.hello.Chat {
+				return reasonNoPong, false
+			}
 			return reasonIdle, false
 		}
 		return reasonStalled, false
@@ -273,8 +325,8 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	// that a client starting its next session at once is not refused.
 	active := c.srv.unregister(c)
 	if c.ext != nil {
-		if c.ext.hello.Chat && c.srv.room.leave(c) {
-			c.srv.room.broadcast(encodeEvent(Event{Type: EventLeave, Name: c.ext.name, Time: time.Now()}), c.id)
+		if c.ext.hello.Chat {
+			c.srv.room.leave(c)
 		}
 		wait := drainTimeout
 		if graceful {
@@ -294,7 +346,10 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	}
 	if c.ext != nil {
 		<-c.ext.done // the writer fails at once on the closed connection
+		c.ext.abandon()
 	}
+	c.acct.setReading(0)
+	c.acct.setBatch(0)
 	c.srv.end(c, active, reason, err)
 }
 
@@ -306,18 +361,54 @@ type deadlineReader conn
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	c := (*conn)(d)
+	// Whatever the reader has grown to holds memory on the peer's behalf.
+	c.acct.setReading(c.fr.Held())
+	for {
+		deadline, window := c.deadline(time.Now())
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return 0, err
+		}
+		// Shutdown sets stopping before it moves the deadline into the
+		// past; a deadline set above may have overwritten that, so look
+		// again.
+		if c.stopping.Load() {
+			_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+		n, err := c.nc.Read(p)
+		c.lastRead = time.Now()
+		if c.fr.State() != transport.Idle {
+			c.rateBytes += n
+		}
+		if n == 0 && window && errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
+			// The --min-rate window ended, not the read timeout: check the
+			// rate, and read on if the client kept up.
+			if !c.rateOK(c.lastRead) {
+				return 0, errTooSlow
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// errTooSlow ends a session that sends a frame more slowly than --min-rate.
+var errTooSlow = errors.New("session: frame arriving under the minimum rate")
+
+// deadline is the read deadline that fits where the reader is in the
+// stream, and whether it is the end of a --min-rate window (rather than a
+// timeout).
+func (c *conn) deadline(now time.Time) (deadline time.Time, window bool) {
 	cfg := &c.srv.cfg
-	now := time.Now()
-	var deadline time.Time
 	switch c.fr.State() {
 	case transport.Idle:
-		c.headerStart = time.Time{}
-		// A chat participant may listen for hours without a word: no idle
-		// deadline. TCP keepalive (on by default for accepted connections)
-		// and the send timeout still find peers that vanished.
-		if c.ext == nil || !c.ext.hello.Chat {
-			deadline = now.Add(cfg.IdleTimeout)
+		c.headerStart, c.rateStart = time.Time{}, time.Time{}
+		if c.ext != nil && c.ext.hello.Chat {
+			// A chat participant may listen for hours without a word, but
+			// its client answers the server's pings: silence for two ping
+			// intervals means it is gone, or not reading.
+			return now.Add(2 * cfg.PingInterval), false
 		}
+		return now.Add(cfg.IdleTimeout), false
 	case transport.InHeader:
 		if c.headerStart.IsZero() {
 			// The header started with the last read, or, if the session
@@ -330,20 +421,35 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		}
 		deadline = earliest(now.Add(cfg.ReadTimeout), c.headerStart.Add(cfg.HeaderTimeout))
 	default:
-		c.headerStart = time.Time{}
 		deadline = now.Add(cfg.ReadTimeout)
 	}
-	if err := c.nc.SetReadDeadline(deadline); err != nil {
-		return 0, err
+	if cfg.MinRate <= 0 {
+		return deadline, false
 	}
-	// Shutdown sets stopping before it moves the deadline into the past; a
-	// deadline set above may have overwritten that, so look again.
-	if c.stopping.Load() {
-		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	// Inside a frame: at least MinRate bytes a second, measured over
+	// windows of MinRateWindow, from the frame's first byte or from when
+	// the session could read again after writing its output.
+	if c.rateStart.IsZero() || c.flushed.After(c.rateStart) {
+		c.rateStart, c.rateBytes = c.lastRead, 0
+		if c.flushed.After(c.rateStart) {
+			c.rateStart = c.flushed
+		}
 	}
-	n, err := c.nc.Read(p)
-	c.lastRead = time.Now()
-	return n, err
+	if end := c.rateStart.Add(cfg.MinRateWindow); end.Before(deadline) {
+		return end, true
+	}
+	return deadline, false
+}
+
+// rateOK reports, at the end of a --min-rate window with the frame still
+// incomplete, whether the client sent MinRate bytes for each second of it.
+// It starts the next window.
+func (c *conn) rateOK(now time.Time) bool {
+	cfg := &c.srv.cfg
+	need := int64(cfg.MinRate) * int64(cfg.MinRateWindow) / int64(time.Second)
+	ok := int64(c.rateBytes) >= need
+	c.rateStart, c.rateBytes = now, 0
+	return ok
 }
 
 func earliest(a, b time.Time) time.Time {

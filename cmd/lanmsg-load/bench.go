@@ -276,7 +276,7 @@ func benchLanmsgLoad(c *benchConfig, l load) (*result, error) {
 	r := &result{}
 	for run := range c.runs {
 		out := filepath.Join(c.dir, fmt.Sprintf("serve-%d.out", run))
-		srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(max(1024, 2*l.conns)))
+		srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(max(1024, 2*l.conns)), "--max-sessions-per-host", strconv.Itoa(max(1024, 2*l.conns)))
 		if err != nil {
 			return nil, err
 		}
@@ -628,7 +628,7 @@ func benchOneShot(c *benchConfig, t *table) error {
 
 func benchIdle(c *benchConfig, t *table) error {
 	out := filepath.Join(c.dir, "idle.out")
-	srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(2*c.sessions))
+	srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(2*c.sessions), "--max-sessions-per-host", strconv.Itoa(2*c.sessions))
 	if err != nil {
 		return err
 	}
