@@ -101,18 +101,28 @@ func (a *account) charge(n int64) {
 // already in the total once.
 func (a *account) hold(n int64) { a.held.Add(n) }
 
-// Account states.
+// Account states: acctIdle, a count of batches being written, or acctShed.
 const (
-	acctIdle int32 = iota
-	acctBusy
-	acctShed
+	acctIdle int32 = 0
+	acctShed int32 = -1
 )
 
-// startWrite marks the account busy writing its output; false if it was shed.
-func (a *account) startWrite() bool { return a.state.CompareAndSwap(acctIdle, acctBusy) }
+// startWrite counts a batch of the account's session being written; false
+// if the session was shed.
+func (a *account) startWrite() bool {
+	for {
+		v := a.state.Load()
+		if v == acctShed {
+			return false
+		}
+		if a.state.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
 
-// endWrite marks the write done.
-func (a *account) endWrite() { a.state.CompareAndSwap(acctBusy, acctIdle) }
+// endWrite marks that batch written.
+func (a *account) endWrite() { a.state.Add(-1) }
 
 // setReading and setBatch record what the session goroutine holds, and only
 // it calls them; shared frames are counted apart, through hold.

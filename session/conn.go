@@ -55,6 +55,12 @@ type conn struct {
 	acct   account       // what the session holds of the server's memory budget
 	cancel chan struct{} // closed when the session is shed: stop waiting for the output
 
+	// Output handed to the server's output and not yet written.
+	outMu      sync.Mutex
+	outPending int64         // bytes
+	outErr     error         // why the output failed this session
+	outWritten chan struct{} // one token: a batch of the session's was written
+
 	ext  *extSession                // nil in a plain session; set by the session goroutine before any other use
 	extp atomic.Pointer[extSession] // ext, for other goroutines (shedding)
 
@@ -68,7 +74,8 @@ type conn struct {
 }
 
 func newConn(s *Server, id uint64, nc net.Conn, host hostKey) *conn {
-	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host, cancel: make(chan struct{})}
+	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host,
+		cancel: make(chan struct{}), outWritten: make(chan struct{}, 1)}
 	c.acct = account{b: s.budget, onShed: c.shedBudget}
 	c.fr = transport.NewReader((*deadlineReader)(c), s.cfg.MaxPayload)
 	return c
@@ -86,6 +93,7 @@ func (c *conn) shedBudget() {
 	if e := c.extSession(); e != nil {
 		e.abandon()
 	}
+	c.srv.out.drop(c)
 	reset(c.nc)
 }
 
@@ -111,6 +119,20 @@ func (c *conn) serve() {
 		}
 		return true
 	}
+	// drainOut also waits until everything handed to the output is
+	// written: before a close that confirms it, or that says it is not.
+	drainOut := func() bool {
+		err := out.flush()
+		if err == nil {
+			err = c.waitOutput(0)
+			c.flushed = time.Now()
+		}
+		if err != nil {
+			c.finish(reasonOutput, err, false)
+			return false
+		}
+		return true
+	}
 	msg := Message{Session: c.id, Peer: c.peer}
 	first := true
 	for {
@@ -121,7 +143,7 @@ func (c *conn) serve() {
 		}
 		p, err := c.fr.ReadFrame()
 		if err != nil {
-			if !writeOut() {
+			if !drainOut() {
 				return
 			}
 			reason, graceful := c.classify(err)
@@ -141,7 +163,7 @@ func (c *conn) serve() {
 		}
 		if len(p) > 0 && p[0] == '!' {
 			if string(p) == transport.Disconnect {
-				if writeOut() {
+				if drainOut() {
 					c.finish(reasonDisconnect, nil, true)
 				}
 				return
@@ -187,29 +209,92 @@ func (o *outBatch) add(m *Message) {
 
 func (o *outBatch) full() bool { return len(o.batch) >= batchSize }
 
-// flush writes the batch to the output, counts its messages and, in an
-// extended session, sends the receipt for them.
+// flush hands the batch to the server's output, first waiting, if the
+// session already has maxInflight bytes there, until enough is written.
+// The output counts its messages and sends the receipt once it is written.
+// It returns the output's error, if it failed before.
 func (o *outBatch) flush() error {
-	if o.bp == nil {
-		return nil
-	}
 	c := o.c
-	err := c.srv.out.write(o.batch, &c.acct, c.cancel)
+	if o.bp == nil {
+		return c.outError()
+	}
+	b := &batch{c: c, bp: o.bp, buf: o.batch, n: o.n, size: o.size}
+	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
+	size := int64(cap(b.buf))
+	// The batch's memory moves from the one being filled to the ones
+	// handed over, still the session's.
+	c.acct.setBatch(0)
+	c.acct.charge(size)
+	// (A batch larger than that, one huge message, waits for all before it.)
+	if err := c.waitOutput(max(0, maxInflight-size)); err != nil {
+		c.written(b, err)
+		return err
+	}
+	c.outMu.Lock()
+	c.outPending += size
+	c.outMu.Unlock()
+	err := c.srv.out.submit(b)
+	if err != nil {
+		c.written(b, err)
+	}
 	c.flushed = time.Now()
-	if err == nil {
-		total := c.messages.Add(o.n)
-		c.bytes.Add(o.size)
-		if c.ext != nil {
-			c.ext.ack(total)
+	return err
+}
+
+// written is the output's report that b was written (err nil), or not.
+// Batches of a session are reported in the order they were handed over.
+func (c *conn) written(b *batch, err error) {
+	size := int64(cap(b.buf))
+	c.outMu.Lock()
+	c.outPending -= size
+	if err != nil && c.outErr == nil {
+		c.outErr = err
+	}
+	c.outMu.Unlock()
+	if b.n > 0 && err == nil {
+		total := c.messages.Add(b.n)
+		c.bytes.Add(b.size)
+		if e := c.extSession(); e != nil {
+			e.ack(total)
 		}
 	}
-	if cap(o.batch) <= 2*batchSize { // not one grown for a huge message
-		*o.bp = o.batch[:0]
-		batches.Put(o.bp)
+	if cap(b.buf) <= 2*batchSize { // not one grown for a huge message
+		*b.bp = b.buf[:0]
+		batches.Put(b.bp)
 	}
-	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
-	c.acct.setBatch(0)
-	return err
+	c.acct.charge(-size)
+	select {
+	case c.outWritten <- struct{}{}:
+	default:
+	}
+}
+
+// waitOutput waits until at most limit bytes of the session's output wait
+// to be written, and returns the output's error if it failed.
+func (c *conn) waitOutput(limit int64) error {
+	for {
+		c.outMu.Lock()
+		pending, err := c.outPending, c.outErr
+		c.outMu.Unlock()
+		if err != nil {
+			return err
+		}
+		if pending <= limit {
+			return nil
+		}
+		select {
+		case <-c.outWritten:
+		case <-c.cancel:
+			return errShed
+		}
+	}
+}
+
+// outError is the output's error for this session, if any.
+func (c *conn) outError() error {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return c.outErr
 }
 
 // startExt turns the session into an extended one after a hello.

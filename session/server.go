@@ -299,42 +299,6 @@ func reset(nc net.Conn) {
 	_ = nc.Close()
 }
 
-// output serialises batch writes to the server's output. A session waiting
-// for its turn gives up when cancel closes (it was shed), so that its batch
-// can be released; the write under way cannot be.
-type output struct {
-	turn chan struct{} // one token: the right to write
-	w    io.Writer
-	err  error
-}
-
-// errShed: the session was shed before its batch was written.
-var errShed = errors.New("session: shed before its output was written")
-
-func newOutput(w io.Writer) *output {
-	o := &output{turn: make(chan struct{}, 1), w: w}
-	o.turn <- struct{}{}
-	return o
-}
-
-func (o *output) write(p []byte, acct *account, cancel <-chan struct{}) error {
-	select {
-	case <-o.turn:
-	case <-cancel:
-		return errShed
-	}
-	defer func() { o.turn <- struct{}{} }()
-	if !acct.startWrite() {
-		return errShed
-	}
-	defer acct.endWrite()
-	if o.err != nil {
-		return o.err
-	}
-	_, o.err = o.w.Write(p)
-	return o.err
-}
-
 // refusalLog logs refused connections without flooding the log: the first
 // in each second, then how many more there were.
 type refusalLog struct {

@@ -175,8 +175,11 @@ func TestHostileLab(t *testing.T) {
 		t.Helper()
 		msg := fmt.Sprintf("valid %s %d", tag, time.Now().UnixNano())
 		start := time.Now()
-		c := lab.Command(3, bin, "--log-format", "json", "send", "--server", addr, msg)
+		c := lab.Command(3, bin, "--log-format", "json", "send", "--server", addr, "--confirm-timeout", "5s", msg)
+		c.WaitDelay = time.Second
+		timer := time.AfterFunc(10*time.Second, func() { _ = c.Process.Kill() }) // by PID
 		o, err := c.CombinedOutput()
+		timer.Stop()
 		d := time.Since(start)
 		if err != nil {
 			t.Fatalf("a valid send %s from h3: %v\n%s", tag, err, o)
