@@ -28,12 +28,49 @@ type budget struct {
 	limit int64
 	used  atomic.Int64
 	shed  atomic.Int64 // sessions shed so far
+	adds  atomic.Int64 // additions so far, to notice one made while shedding
 
 	// shedding serialises the search for sessions to shed, so that a burst
 	// of allocations does not shed a session per allocation.
 	shedding sync.Mutex
 	// victims lists the sessions to pick from; set by the server.
 	victims func(yield func(*account) bool)
+
+	// draining holds the accounts of sessions shed, or ended, that still
+	// hold memory on its way out (a batch being written, an event being
+	// sent): it counts as released, so that nobody else is shed for it.
+	drainMu  sync.Mutex
+	draining map[*account]struct{}
+}
+
+// drain lists a shed or ended session's account until what it holds is
+// released.
+func (b *budget) drain(a *account) {
+	if a.held.Load() == 0 {
+		return
+	}
+	b.drainMu.Lock()
+	if b.draining == nil {
+		b.draining = make(map[*account]struct{})
+	}
+	b.draining[a] = struct{}{}
+	b.drainMu.Unlock()
+}
+
+// releasing sums what draining accounts still hold, forgetting those that
+// hold nothing any more.
+func (b *budget) releasing() int64 {
+	b.drainMu.Lock()
+	defer b.drainMu.Unlock()
+	var n int64
+	for a := range b.draining {
+		h := a.held.Load()
+		if h <= 0 {
+			delete(b.draining, a)
+		}
+		n += max(h, 0)
+	}
+	return n
 }
 
 // frame is an encoded frame (header and payload) that several sessions may
@@ -81,20 +118,27 @@ type account struct {
 func newBudget(limit int64) *budget { return &budget{limit: limit} }
 
 // add changes the total by n bytes (negative: release) without charging a
-// session: the memory of a shared frame.
+// session: the memory of a shared frame, which the sessions that hold it
+// charge to their shares with hold. It does not shed: the caller enforces
+// the limit once the bytes are attributed.
 func (b *budget) add(n int64) {
-	if b.used.Add(n) > b.limit && n > 0 {
-		b.enforce()
+	b.used.Add(n)
+	if n > 0 {
+		b.adds.Add(1)
 	}
 }
 
-// charge changes a's share by n bytes, and the total with it.
+// charge changes a's share by n bytes, and the total with it; past the
+// limit, it sheds.
 func (a *account) charge(n int64) {
 	if n == 0 {
 		return
 	}
 	a.held.Add(n)
 	a.b.add(n)
+	if n > 0 {
+		a.b.enforce()
+	}
 }
 
 // hold charges only a's share: the bytes of a shared frame a keeps alive,
@@ -130,17 +174,29 @@ func (a *account) setReading(n int) { a.charge(int64(n) - a.reading); a.reading 
 func (a *account) setBatch(n int)   { a.charge(int64(n) - a.batch); a.batch = int64(n) }
 
 // enforce sheds the sessions holding the most until the total fits the
-// limit, counting what the shed ones still hold as about to be released.
+// limit, not counting what the sessions already shed still hold: that is on
+// its way out. One goroutine sheds at a time; one that finds another at it
+// leaves it the work, and the one shedding looks again if anything was
+// added while it held the lock.
 func (b *budget) enforce() {
-	if !b.shedding.TryLock() {
-		return // another goroutine is shedding
+	for b.used.Load() > b.limit {
+		if !b.shedding.TryLock() {
+			return
+		}
+		gen := b.adds.Load()
+		b.shedLocked()
+		b.shedding.Unlock()
+		if b.adds.Load() == gen {
+			return
+		}
 	}
-	defer b.shedding.Unlock()
+}
+
+func (b *budget) shedLocked() {
 	if b.victims == nil {
 		return
 	}
-	var releasing int64
-	for b.used.Load()-releasing > b.limit {
+	for {
 		var worst *account
 		var most int64
 		b.victims(func(a *account) bool {
@@ -149,14 +205,14 @@ func (b *budget) enforce() {
 			}
 			return true
 		})
-		if worst == nil {
+		if b.used.Load()-b.releasing() <= b.limit || worst == nil {
 			return
 		}
 		if !worst.state.CompareAndSwap(acctIdle, acctShed) {
 			continue // it just started writing its output: look again
 		}
 		b.shed.Add(1)
-		releasing += most
+		b.drain(worst)
 		worst.onShed()
 	}
 }

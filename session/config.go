@@ -123,15 +123,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// minMemoryBudget is the least budget that holds one session's largest
-// message at every stage: read, formatted for the output (six bytes per byte
-// at worst, in JSON), and as a chat event (base64).
+// minMemoryBudget is the least budget that holds what one busy session may:
+// its largest message at every stage (read, formatted for the output at six
+// bytes per byte at worst, in JSON, and as a chat event in base64), a batch
+// being filled, and the output it has handed over and not yet seen written.
 func (c Config) minMemoryBudget() int64 {
 	p := c.MaxPayload
 	if p == 0 {
 		p = transport.DefaultMaxPayload
 	}
-	return int64(p)*8 + 1<<20
+	return int64(p)*10 + maxInflight + 1<<20
 }
 
 // Validate reports every limit that is out of range.

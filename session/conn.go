@@ -236,6 +236,10 @@ func (o *outBatch) flush() error {
 	err := c.srv.out.submit(b)
 	if err != nil {
 		c.written(b, err)
+	} else if c.shed.Load() {
+		// Shed while the batch was being filled: shedBudget's drop may
+		// have come before it was queued.
+		c.srv.out.drop(c)
 	}
 	c.flushed = time.Now()
 	return err
@@ -435,6 +439,7 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	}
 	c.acct.setReading(0)
 	c.acct.setBatch(0)
+	c.srv.budget.drain(&c.acct) // output or events of the session may still be on their way
 	c.srv.end(c, active, reason, err)
 }
 

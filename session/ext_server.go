@@ -106,6 +106,7 @@ func (e *extSession) sendOwn(b *budget, ev Event) {
 	f := b.newFrame(encodeEvent(ev))
 	e.send(f)
 	f.release()
+	b.enforce()
 }
 
 // dropLocked releases the queued frames.

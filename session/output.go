@@ -91,13 +91,23 @@ func (o *output) drop(c *conn) {
 func (o *output) run() {
 	var round, taken []*batch
 	for {
+		// Take up to maxWrite bytes (at least one batch): what is taken
+		// can no longer be shed, so a blocked output holds at most that.
 		o.mu.Lock()
-		round, o.queue = o.queue, round[:0]
-		if len(round) == 0 {
+		if len(o.queue) == 0 {
 			o.running = false
 			o.mu.Unlock()
 			return
 		}
+		n, size := 0, 0
+		for n < len(o.queue) && (n == 0 || size+len(o.queue[n].buf) <= maxWrite) {
+			size += len(o.queue[n].buf)
+			n++
+		}
+		round = append(round[:0], o.queue[:n]...)
+		rest := copy(o.queue, o.queue[n:])
+		clear(o.queue[rest:])
+		o.queue = o.queue[:rest]
 		err := o.err
 		o.mu.Unlock()
 

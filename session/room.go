@@ -155,6 +155,7 @@ func (r *room) sendAllLocked(ev Event, except uint64) {
 		}
 	}
 	f.release()
+	r.bud.enforce() // now that every holder is charged for it
 }
 
 // ping asks every member to show it is alive (see Config.PingInterval), and
