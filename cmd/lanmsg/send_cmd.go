@@ -9,12 +9,12 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
 	"github.com/lanmsg/lanmsg/transport"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 type sendCmd struct {
@@ -169,13 +169,13 @@ func dialError(addr string, err error) error {
 	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("cannot connect to %s: %w", addr, dialCause(err))}
 	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case neterr.Refused(err):
 		ce.hint = "nothing listens there: is 'lanmsg serve' running on that machine, and is the port right?"
 	case errors.As(err, &dnsErr):
 		ce.hint = "check the host name, or use the server's IP address"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		ce.hint = "no answer: check the address, that both machines are on the same network, and that a firewall allows the port (or raise --connect-timeout)"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+	case neterr.Unreachable(err):
 		ce.hint = "that address cannot be reached from here: check the address and your network connection"
 	}
 	return ce

@@ -8,13 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // defaultPort is the tutorial's port.
@@ -144,7 +144,7 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 	}
 	want := ":" + strconv.Itoa(defaultPort)
 	ln, err := net.Listen("tcp", want)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if neterr.AddrInUse(err) {
 		ln, err = net.Listen("tcp", ":0")
 		if err == nil {
 			log.Warn().Int("port", ln.Addr().(*net.TCPAddr).Port).
@@ -160,11 +160,11 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 func listenError(addr string, err error) error {
 	ce := &cliError{code: exitFailure, err: fmt.Errorf("cannot listen on %s: %w", addr, unwrapOp(err))}
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case neterr.AddrInUse(err):
 		ce.hint = "another program (perhaps another lanmsg serve) uses that port; pick another with --listen :PORT, or leave out --listen to take a free one"
-	case errors.Is(err, syscall.EACCES):
+	case neterr.Denied(err):
 		ce.hint = "ports below 1024 need privileges; use a higher port, such as the default 5050"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
+	case neterr.AddrNotAvailable(err):
 		ce.hint = "that IP address is not one of this machine's; leave the host empty (--listen :PORT) to listen on all interfaces"
 	}
 	return ce
