@@ -562,24 +562,3 @@ func advPeerLines(out, peer string) []string {
 	return got
 }
 
-// advRaiseNofile makes sure this process (and so the server it starts) may
-// open n file descriptors, or skips the test saying why.
-func advRaiseNofile(t *testing.T, n uint64) {
-	t.Helper()
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
-	}
-	if rl.Cur >= n {
-		return
-	}
-	if rl.Max < n {
-		t.Skipf("RLIMIT_NOFILE hard limit is %d; this test needs %d descriptors (raise it with ulimit -Hn)", rl.Max, n)
-	}
-	old := rl
-	rl.Cur = n
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Skipf("cannot raise RLIMIT_NOFILE to %d: %v", n, err)
-	}
-	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-}
