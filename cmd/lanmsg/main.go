@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/mattn/go-colorable"
 	"github.com/rs/zerolog"
 )
 
@@ -189,7 +190,13 @@ func newLogger(w io.Writer, level, format string) *zerolog.Logger {
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+		tty := isTerminal(w)
+		if f, ok := w.(*os.File); ok && tty {
+			// Windows consoles need the colour codes translated (elsewhere
+			// this returns f itself).
+			w = colorable.NewColorable(f)
+		}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !tty}
 	}
 	log := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return &log

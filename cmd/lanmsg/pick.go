@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
@@ -201,20 +199,6 @@ func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, erro
 			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
 		}
 	}
-}
-
-// openControllingTTY opens the terminal the process runs in, even when stdin
-// is a pipe carrying the messages.
-func openControllingTTY() (io.ReadWriteCloser, error) {
-	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	if !term.IsTerminal(int(f.Fd())) {
-		_ = f.Close()
-		return nil, errors.New("/dev/tty is not a terminal")
-	}
-	return f, nil
 }
 
 // dialFirst connects to the first of the target's addresses that answers.
