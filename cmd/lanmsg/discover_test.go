@@ -23,7 +23,8 @@ import (
 // fakeLAN answers browses with fixed services and records advertisements.
 type fakeLAN struct {
 	services []discovery.Service
-	block    bool // keep browsing until ctx ends, as mDNS does
+	block    bool  // keep browsing until ctx ends, as mDNS does
+	err      error // Browse fails with it, after the services
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
@@ -37,6 +38,9 @@ func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found fu
 			return nil
 		}
 		found(s)
+	}
+	if f.err != nil {
+		return f.err
 	}
 	if f.block {
 		<-ctx.Done()
