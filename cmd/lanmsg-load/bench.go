@@ -151,7 +151,6 @@ func runBench(args []string) error {
 	return nil
 }
 
-
 // ---- throughput ----
 
 // streams builds, for each connection of l, the bytes it sends: its messages

@@ -561,4 +561,3 @@ func advPeerLines(out, peer string) []string {
 	}
 	return got
 }
-
