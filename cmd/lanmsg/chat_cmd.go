@@ -33,7 +33,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l)
+	t, err := c.target(ctx, log, l, chatQuestion)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ type fakeLAN struct {
 	services []discovery.Service
 	block    bool  // keep browsing until ctx ends, as mDNS does
 	err      error // Browse fails with it, after the services
+	waiting  chan struct{} // if set, closed when a blocking Browse has given its services
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
@@ -43,6 +44,9 @@ func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found fu
 		return f.err
 	}
 	if f.block {
+		if f.waiting != nil {
+			close(f.waiting)
+		}
 		<-ctx.Done()
 	}
 	return nil

@@ -28,7 +28,7 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l)
+	t, err := c.target(ctx, log, l, sendQuestion)
 	if err != nil {
 		return err
 	}
