@@ -23,8 +23,8 @@ import (
 // fakeLAN answers browses with fixed services and records advertisements.
 type fakeLAN struct {
 	services []discovery.Service
-	block    bool  // keep browsing until ctx ends, as mDNS does
-	err      error // Browse fails with it, after the services
+	block    bool          // keep browsing until ctx ends, as mDNS does
+	err      error         // Browse fails with it, after the services
 	waiting  chan struct{} // if set, closed when a blocking Browse has given its services
 
 	mu         sync.Mutex

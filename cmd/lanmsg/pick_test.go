@@ -60,7 +60,7 @@ func TestPickLateArrivals(t *testing.T) {
 		done <- result{tgt, err}
 	}()
 	waitFor(t, func() bool { return strings.Contains(tty.screen.String(), "[1-2, or q to cancel]: ") }, "the question")
-	more <- svc(t, "attic", "198.18.0.13:5050") // before the others by name
+	more <- svc(t, "attic", "198.18.0.13:5050")   // before the others by name
 	more <- svc(t, "kitchen", "198.18.0.11:5050") // already shown
 	waitFor(t, func() bool { return strings.Contains(tty.screen.String(), "[1-3, or q to cancel]: ") }, "the question with three choices")
 	if _, err := io.WriteString(keys, "3\n"); err != nil {
