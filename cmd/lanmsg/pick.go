@@ -332,8 +332,15 @@ func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zer
 		if errors.Is(err, session.ErrNoExtension) {
 			// Connected, but the server speaks only the plain protocol:
 			// its other addresses lead to the same server.
-			return nil, "", &cliError{code: exitFailure, err: fmt.Errorf("%q at %s: %w", t.name, ep, err),
-				hint: "it speaks only the tutorial's one-way protocol: chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with it"}
+			// It has the !HELLO, printed as a message by a plain server:
+			// delivered, but not as asked.
+			who := fmt.Sprintf("%q at %s", t.name, ep)
+			if t.name == ep {
+				who = "the server at " + ep
+			}
+			return nil, "", &cliError{code: exitUnconfirmed,
+				err:  fmt.Errorf("%s does not support receipts or chat: it did not answer the !HELLO that asks for them within %v, so it speaks only the tutorial's one-way protocol, has printed the !HELLO as a message, and nothing else was sent", who, cfg.ConfirmTimeout),
+				hint: "chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with this one"}
 		}
 		log.Debug().Err(err).Str("addr", ep).Msg("address did not answer; trying the next")
 		last = err

@@ -130,6 +130,8 @@ func TestExitCodes(t *testing.T) {
 		{"no such interface", []string{"browse", "--interface", "nosuch0"}, "", exitUsage, `--interface "nosuch0": no such network interface`},
 		{"refused", []string{"send", "--server", closedPort(t), "hi"}, "", exitUnreachable, "connection refused"},
 		{"reset", []string{"send", "--server", resettingServer(t), "hi"}, "", exitUnconfirmed, "not confirmed"},
+		{"receipts from a plain server", []string{"send", "--receipts", "--confirm-timeout", "200ms", "--server", plainServer(t), "hi"}, "", exitUnconfirmed,
+			"does not support receipts or chat: it did not answer the !HELLO that asks for them within 200ms"},
 		{"too long", []string{"send", "--server", taken, "--max-payload", "16"}, "ok\n" + strings.Repeat("x", 17) + "\n", exitUsage, "line 2 is longer than the 16 limit"},
 		{"too long argument", []string{"send", "--server", taken, "--max-payload", "16", "ok", strings.Repeat("x", 17)}, "", exitUsage, "message 2 is longer than the 16 limit"},
 	} {

@@ -36,6 +36,11 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if t.extended || c.Receipts {
 		cfg.Hello = &session.Hello{}
 	}
+	if c.Receipts && !t.extended {
+		// Nothing says whether the server at --server has receipts until
+		// it answers the hello, which a plain server prints instead.
+		log.Warn().Str("server", t.name).Msg("--receipts: asking for receipts with a !HELLO handshake; a server without them (such as the tutorial's) prints it as a message, and send then stops without sending the messages")
+	}
 	cl, addr, err := dialFirst(ctx, t, cfg, log)
 	if err != nil {
 		return err
