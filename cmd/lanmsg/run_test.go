@@ -118,7 +118,8 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"help", []string{"--help"}, "", 0, ""},
 		{"version", []string{"--version"}, "", 0, ""},
-		{"no command", nil, "", exitUsage, "lanmsg: error: expected one of"},
+		{"no command: the usage", nil, "", 0, ""},
+		{"version command", []string{"version"}, "", 0, ""},
 		{"unknown command", []string{"frobnicate"}, "", exitUsage, "unexpected argument frobnicate"},
 		{"unknown flag", []string{"send", "--nope"}, "", exitUsage, "unknown flag --nope"},
 		{"bad server address", []string{"send", "--server", "::1::", "hi"}, "", exitUsage, "lanmsg: hint: give HOST:PORT"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -155,9 +156,15 @@ func unconfirmed(addr string, cl *session.Client, nameOf func(int) string, err e
 // out.
 func serverAddr(s string) (string, error) {
 	if _, _, err := net.SplitHostPort(s); err != nil {
+		host := s
+		if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+			host = host[1 : len(host)-1] // [fd00::11]
+		}
 		var ae *net.AddrError
-		if errors.As(err, &ae) && ae.Err == "missing port in address" {
-			s = net.JoinHostPort(s, strconv.Itoa(defaultPort))
+		if _, ipErr := netip.ParseAddr(host); ipErr == nil || (errors.As(err, &ae) && ae.Err == "missing port in address") {
+			// A host alone, or an IPv6 address alone (fd00::11, whose
+			// colons SplitHostPort cannot tell from a port's).
+			s = net.JoinHostPort(host, strconv.Itoa(defaultPort))
 		}
 	}
 	if err := checkHostPort(s, "--server"); err != nil {
