@@ -50,6 +50,9 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		ReadTimeout:   c.ReadTimeout,
 		SendQueue:     int(c.SendQueue),
 	}
+	if err := checkName(c.Name); err != nil {
+		return err
+	}
 	if c.MaxSessions < 1 {
 		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
 	}
@@ -127,6 +130,18 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	<-errc
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// maxNameBytes is the longest --name: one DNS label.
+const maxNameBytes = 63
+
+// checkName refuses a --name that mDNS would have to cut.
+func checkName(name string) error {
+	if len(name) <= maxNameBytes {
+		return nil
+	}
+	return &cliError{code: exitUsage, err: fmt.Errorf("--name %q is %d bytes long; a name on the LAN has at most %d (one DNS label)", name, len(name), maxNameBytes),
+		hint: "choose a shorter name; letters outside ASCII take 2 to 4 bytes each"}
 }
 
 // listen opens the listening socket. Without --listen it takes port 5050 on
@@ -209,7 +224,8 @@ func addrErr(err error) string {
 func checkTimeouts(ts map[string]time.Duration) error {
 	for flag, d := range ts {
 		if d <= 0 {
-			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d)}
+			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d),
+				hint: fmt.Sprintf("give a duration with its unit, such as %s 1.5s, %s 500ms or %s 2m", flag, flag, flag)}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,20 @@ func TestServerAddr(t *testing.T) {
 		if !errors.As(err, &ce) || ce.code != exitUsage {
 			t.Errorf("serverAddr(%q) = %q, %v; want a usage error", bad, got, err)
 		}
+	}
+}
+
+// TestCheckName: a name of 63 bytes is one DNS label and passes; one byte
+// more is refused rather than cut.
+func TestCheckName(t *testing.T) {
+	if err := checkName(strings.Repeat("x", 63)); err != nil {
+		t.Errorf("63 bytes: %v", err)
+	}
+	if err := checkName(""); err != nil {
+		t.Errorf("no name (the hostname): %v", err)
+	}
+	var ce *cliError
+	if err := checkName(strings.Repeat("x", 64)); !errors.As(err, &ce) || ce.code != exitUsage || ce.hint == "" {
+		t.Errorf("64 bytes: %v, want a usage error with a hint", err)
 	}
 }
