@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
@@ -119,5 +120,14 @@ func serviceLine(s discovery.Service) string {
 	for i, k := range keys {
 		txt[i] = esc(k) + "=" + esc(s.TXT[k])
 	}
-	return fmt.Sprintf("%-24s %-24s %s port %d  %s", esc(s.Instance), esc(s.Host), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+	return fmt.Sprintf("%s %s %s port %d  %s", padRight(esc(s.Instance), 24), padRight(esc(s.Host), 24), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+}
+
+// padRight pads s with spaces to n columns on a terminal: an emoji or a CJK
+// letter takes two columns, a combining accent none.
+func padRight(s string, n int) string {
+	if w := runewidth.StringWidth(s); w < n {
+		return s + strings.Repeat(" ", n-w)
+	}
+	return s
 }
