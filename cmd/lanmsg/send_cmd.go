@@ -115,7 +115,12 @@ func deliver(ctx context.Context, cl *session.Client, src messageSource, addr st
 	if err := cl.Close(); err != nil {
 		return unconfirmed(addr, cl, src.nameOf, err)
 	}
-	log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
+	switch {
+	case stopped == nil:
+		log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
+	case cl.Sent() > 0: // the error that follows names what was not sent
+		log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("the messages before the one that stopped the input were delivered, confirmed by the server")
+	}
 	return stopped
 }
 
