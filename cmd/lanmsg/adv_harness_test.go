@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The harness of the adversarial suite (adversarial_test.go): it builds the
