@@ -132,7 +132,7 @@ func TestRoundTripJSON(t *testing.T) {
 func TestConcurrentClients(t *testing.T) {
 	t.Parallel()
 	const clients, perClient = 100, 200
-	ts := startServer(t, Config{}, JSON, nil)
+	ts := startServer(t, Config{MaxSessionsPerHost: clients}, JSON, nil)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)

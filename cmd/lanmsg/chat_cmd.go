@@ -176,7 +176,12 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std
 		case ctx.Err() != nil: // Ctrl-C
 			return c.leave(cl, addr)
 		case lctx.Err() != nil: // the server went away
+			why := cl.Err()
 			_ = cl.Abort()
+			if errors.Is(why, session.ErrOversizeEvent) {
+				return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s: %w", addr, why),
+					hint: "if it is a lanmsg server with a larger --max-payload, give chat the same --max-payload; otherwise do not trust it"}
+			}
 			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
 				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
 		case errors.Is(err, errTooLong), errors.Is(err, transport.ErrFrameTooLarge):
@@ -276,15 +281,11 @@ func (p *chatPrinter) event(ev session.Event) {
 	case session.EventMessage:
 		line += "[" + esc(ev.Name) + "] " + esc(ev.Text)
 	case session.EventJoin:
-		line += "* " + esc(ev.Name) + " joined"
+		line += "* " + nameList(ev) + " joined"
 	case session.EventLeave:
-		line += "* " + esc(ev.Name) + " left"
+		line += "* " + nameList(ev) + " left"
 	case session.EventWho:
-		names := make([]string, len(ev.Names))
-		for i, n := range ev.Names {
-			names[i] = esc(n)
-		}
-		line += "* here: " + strings.Join(names, ", ")
+		line += "* here: " + nameList(ev)
 	case session.EventError:
 		line += "! server: " + esc(ev.Text)
 	default:
@@ -302,6 +303,23 @@ func (p *chatPrinter) note(s string) {
 		return
 	}
 	_, _ = fmt.Fprintln(p.w, "* "+s)
+}
+
+// nameList is the names an event lists (or its one name), escaped, and how
+// many more it did not list.
+func nameList(ev session.Event) string {
+	names := make([]string, 0, len(ev.Names)+1)
+	if ev.Name != "" {
+		names = append(names, esc(ev.Name))
+	}
+	for _, n := range ev.Names {
+		names = append(names, esc(n))
+	}
+	s := strings.Join(names, ", ")
+	if ev.More > 0 {
+		s += fmt.Sprintf(" and %d more", ev.More)
+	}
+	return s
 }
 
 // esc keeps other people's text on one line and away from the terminal's

@@ -263,6 +263,8 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	}
 	cmd.MaxPayload, cmd.MaxSessions, cmd.SendQueue = 1<<20, 8, 1<<20
 	cmd.IdleTimeout, cmd.HeaderTimeout, cmd.ReadTimeout = time.Minute, time.Minute, time.Minute
+	cmd.SendTimeout, cmd.MaxSessionsPerHost, cmd.MemoryBudget = time.Minute, 8, 128<<20
+	cmd.MinRate, cmd.MinRateWindow, cmd.PingInterval = 1<<10, 10*time.Second, time.Minute
 	pr, pw := io.Pipe()
 	log := zerolog.New(pw)
 	ctx, cancel := context.WithCancel(t.Context())
