@@ -256,15 +256,22 @@ func (p *chatPrinter) roomNames() []string {
 func (p *chatPrinter) event(ev session.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Joins and leaves name one participant, or several at once.
+	named := ev.Names
+	if ev.Name != "" {
+		named = append([]string{ev.Name}, ev.Names...)
+	}
 	switch ev.Type {
 	case session.EventWho:
 		p.names = slices.Clone(ev.Names)
 	case session.EventJoin:
-		if !slices.Contains(p.names, ev.Name) {
-			p.names = append(p.names, ev.Name)
+		for _, n := range named {
+			if !slices.Contains(p.names, n) {
+				p.names = append(p.names, n)
+			}
 		}
 	case session.EventLeave:
-		p.names = slices.DeleteFunc(p.names, func(n string) bool { return n == ev.Name })
+		p.names = slices.DeleteFunc(p.names, func(n string) bool { return slices.Contains(named, n) })
 	}
 	if ev.Time.IsZero() {
 		// The server stamps messages, joins and leaves, but not its answer
