@@ -41,6 +41,10 @@ bench: build
     cat bin/gobench.txt
     bin/lanmsg-load bench -bin bin/lanmsg -gobench bin/gobench.txt
 
+# Vet (tests included) and build the binaries for windows, darwin and freebsd, amd64 and arm64.
+cross:
+    bash .ci/cross
+
 # What CI runs.
 ci:
     bash .ci/run

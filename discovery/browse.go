@@ -38,7 +38,8 @@ type BrowseConfig struct {
 // intervals), resolves each instance (SRV, TXT, A/AAAA, asking follow-up questions while an
 // answer is incomplete) and calls found once per instance, as soon as it is complete, always
 // from the goroutine that called Browse. It returns nil when ctx is done, or an error if it
-// cannot set up (for example no multicast-capable interface).
+// cannot set up (for example no multicast-capable interface) or cannot send its first query
+// on any interface (for example a firewall blocks it).
 func Browse(ctx context.Context, cfg BrowseConfig, found func(Service)) error {
 	log := cfg.Log
 	if log == nil {
@@ -137,10 +138,16 @@ func (b *browser) run(ctx context.Context) error {
 	nextPTR, every := time.Now(), firstRequery
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for {
+	for first := true; ; first = false {
 		now := time.Now()
 		if !now.Before(nextPTR) {
 			if err := b.tr.send(ptrQuery); err != nil {
+				if first {
+					// Not one copy of the first query went out (a firewall,
+					// or macOS's Local Network permission): nothing can
+					// answer, so say why rather than find nothing.
+					return fmt.Errorf("discovery: browse: send query: %w", err)
+				}
 				b.log.Debug().Err(err).Msg("discovery: send query")
 			}
 			nextPTR = now.Add(every)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lanmsg/lanmsg/transport"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // Client defaults.
@@ -424,8 +425,8 @@ func (c *Client) confirmErr(err error) error {
 		return nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT (%w)", ErrNotConfirmed, c.cfg.ConfirmTimeout, os.ErrDeadlineExceeded)
-	case errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, syscall.ECONNRESET)
+	case neterr.Reset(err):
+		return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	case errors.Is(err, transport.ErrTruncated):
 		return fmt.Errorf("%w: the connection ended in the middle of a frame from the server (%w)", ErrNotConfirmed, err)
 	default:
@@ -442,7 +443,7 @@ func (c *Client) writeErr(err error) error {
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the server stopped reading (nothing was taken for %v) (%w)", ErrNotConfirmed, c.cfg.WriteTimeout, os.ErrDeadlineExceeded)
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case neterr.Reset(err):
 		c.awaitReader()
 		return fmt.Errorf("%w: the server closed or reset the connection while messages were being sent (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	}

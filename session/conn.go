@@ -147,7 +147,9 @@ func (c *conn) serve() {
 				return
 			}
 			reason, graceful := c.classify(err)
-			if graceful {
+			if graceful || reason == reasonShutdown {
+				// The server interrupted the read itself: its "i/o
+				// timeout" is not news.
 				err = nil
 			}
 			c.finish(reason, err, graceful)

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/lanmsg/lanmsg/transport"
@@ -170,17 +169,6 @@ func runBench(args []string) error {
 	}
 	t.print(os.Stdout)
 	return nil
-}
-
-// raiseNofile raises the soft RLIMIT_NOFILE to the hard limit. Setting it
-// explicitly (rather than relying on the Go runtime's own raise) makes child
-// processes inherit the raised limit.
-func raiseNofile() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
 
 // ---- throughput ----

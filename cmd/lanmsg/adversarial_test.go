@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // TestAdversarial attacks the real `lanmsg serve` binary over loopback with

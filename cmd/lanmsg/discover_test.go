@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
@@ -23,7 +25,9 @@ import (
 // fakeLAN answers browses with fixed services and records advertisements.
 type fakeLAN struct {
 	services []discovery.Service
-	block    bool // keep browsing until ctx ends, as mDNS does
+	block    bool          // keep browsing until ctx ends, as mDNS does
+	err      error         // Browse fails with it, after the services
+	waiting  chan struct{} // if set, closed when a blocking Browse has given its services
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
@@ -38,7 +42,13 @@ func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found fu
 		}
 		found(s)
 	}
+	if f.err != nil {
+		return f.err
+	}
 	if f.block {
+		if f.waiting != nil {
+			close(f.waiting)
+		}
 		<-ctx.Done()
 	}
 	return nil
@@ -377,5 +387,31 @@ func TestBrowseInterrupted(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// TestBrowseColumnsDisplayWidth: names with emoji, CJK letters or combining
+// accents keep the columns in line on a terminal, where such characters take
+// two columns or none rather than one per byte or rune.
+func TestBrowseColumnsDisplayWidth(t *testing.T) {
+	names := []string{"kitchen", "küche 🍳", "台所", "cafe\u0301"}
+	var services []discovery.Service
+	for i, n := range names {
+		services = append(services, svc(t, n, fmt.Sprintf("198.18.0.%d:5050", 11+i)))
+	}
+	code, out, errOut := runFake(t, &fakeLAN{services: services}, "", "browse", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(names) {
+		t.Fatalf("browse printed:\n%s", out)
+	}
+	for i, l := range lines {
+		hostCol := runewidth.StringWidth(l[:strings.Index(l, "h.local.")])
+		addrCol := runewidth.StringWidth(l[:strings.Index(l, "198.18.")])
+		if hostCol != 25 || addrCol != 50 {
+			t.Errorf("line %d (%s): host at column %d, address at %d; want 25 and 50:\n%s", i+1, names[i], hostCol, addrCol, out)
+		}
 	}
 }

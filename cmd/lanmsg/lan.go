@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -52,7 +53,7 @@ func (f mdnsFlags) iface() (*net.Interface, error) {
 			}
 		}
 		return nil, &cliError{code: exitUsage, err: fmt.Errorf("--interface %q: no such network interface", f.Interface),
-			hint: fmt.Sprintf("this machine has: %v", names)}
+			hint: "this machine has: " + strings.Join(names, ", ")}
 	}
 	return ifi, nil
 }

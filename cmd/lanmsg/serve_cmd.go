@@ -10,13 +10,13 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // defaultPort is the tutorial's port.
@@ -65,6 +65,9 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		MinRate:            int(c.MinRate),
 		MinRateWindow:      c.MinRateWindow,
 		PingInterval:       c.PingInterval,
+	}
+	if err := checkName(c.Name); err != nil {
+		return err
 	}
 	if c.MaxSessions < 1 {
 		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
@@ -161,6 +164,18 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	return nil
 }
 
+// maxNameBytes is the longest --name: one DNS label.
+const maxNameBytes = 63
+
+// checkName refuses a --name that mDNS would have to cut.
+func checkName(name string) error {
+	if len(name) <= maxNameBytes {
+		return nil
+	}
+	return &cliError{code: exitUsage, err: fmt.Errorf("--name %q is %d bytes long; a name on the LAN has at most %d (one DNS label)", name, len(name), maxNameBytes),
+		hint: "choose a shorter name; letters outside ASCII take 2 to 4 bytes each"}
+}
+
 // limitMemory tells the Go runtime to collect garbage harder as the process
 // nears twice the memory budget (plus room for the runtime itself), so that
 // memory freed by shed peers is returned promptly. GOMEMLIMIT, when set,
@@ -189,7 +204,7 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 	}
 	want := ":" + strconv.Itoa(defaultPort)
 	ln, err := net.Listen("tcp", want)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if neterr.AddrInUse(err) {
 		ln, err = net.Listen("tcp", ":0")
 		if err == nil {
 			log.Warn().Int("port", ln.Addr().(*net.TCPAddr).Port).
@@ -205,11 +220,11 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 func listenError(addr string, err error) error {
 	ce := &cliError{code: exitFailure, err: fmt.Errorf("cannot listen on %s: %w", addr, unwrapOp(err))}
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case neterr.AddrInUse(err):
 		ce.hint = "another program (perhaps another lanmsg serve) uses that port; pick another with --listen :PORT, or leave out --listen to take a free one"
-	case errors.Is(err, syscall.EACCES):
+	case neterr.Denied(err):
 		ce.hint = "ports below 1024 need privileges; use a higher port, such as the default 5050"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
+	case neterr.AddrNotAvailable(err):
 		ce.hint = "that IP address is not one of this machine's; leave the host empty (--listen :PORT) to listen on all interfaces"
 	}
 	return ce
@@ -254,7 +269,8 @@ func addrErr(err error) string {
 func checkTimeouts(ts map[string]time.Duration) error {
 	for flag, d := range ts {
 		if d <= 0 {
-			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d)}
+			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d),
+				hint: fmt.Sprintf("give a duration with its unit, such as %s 1.5s, %s 500ms or %s 2m", flag, flag, flag)}
 		}
 	}
 	return nil

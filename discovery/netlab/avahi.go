@@ -1,3 +1,5 @@
+//go:build linux
+
 package netlab
 
 import (
@@ -12,14 +14,15 @@ import (
 	"time"
 )
 
-// avahiLock serialises avahi-daemons across test processes: avahi-daemon keeps its pid file in
-// /run/avahi-daemon, which every network namespace shares, so only one may run at a time.
-const avahiLock = "/run/lanmsg-netlab-avahi.lock"
-
 // StartAvahi runs a private D-Bus system bus and an avahi-daemon (IPv4, eth0 only, host name
 // hostName) on host i, and returns the environment (DBUS_SYSTEM_BUS_ADDRESS) that avahi-publish
 // and avahi-browse need. It skips the test if avahi-daemon or dbus-daemon is not installed.
 // Both daemons are stopped, by PID, when the test ends.
+//
+// avahi-daemon keeps its pid file and socket in /run/avahi-daemon, which network namespaces
+// share: a second daemon there refuses to start ("Daemon already running"). So each one runs
+// in a mount namespace of its own, where a fresh directory of the test's is mounted over
+// /run/avahi-daemon, and any number can run at once, from any number of test processes.
 func (l *Lab) StartAvahi(i int, hostName string) []string {
 	t := l.t
 	t.Helper()
@@ -28,17 +31,11 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 			t.Skipf("netlab: %s is not installed", bin)
 		}
 	}
-	lf, err := os.OpenFile(avahiLock, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
+	d := t.TempDir()
+	run := filepath.Join(d, "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
 		t.Fatalf("netlab: %v", err)
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		_ = lf.Close()
-		t.Fatalf("netlab: lock %s: %v", avahiLock, err)
-	}
-	t.Cleanup(func() { _ = lf.Close() }) // releases the lock, after the daemons' cleanups below
-
-	d := t.TempDir()
 	bus := filepath.Join(d, "bus")
 	busConf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>system</type><listen>unix:path=` + bus + `</listen>
@@ -52,7 +49,7 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 			t.Fatalf("netlab: %v", err)
 		}
 	}
-	if err := os.MkdirAll("/run/avahi-daemon", 0o755); err != nil {
+	if err := os.MkdirAll("/run/avahi-daemon", 0o755); err != nil { // the mount point
 		t.Fatalf("netlab: %v", err)
 	}
 
@@ -60,7 +57,8 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 	l.startDaemon(dbus, "dbus-daemon", true, "unix:")
 	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
 
-	avahi := l.Command(i, "/usr/sbin/avahi-daemon", "-f", filepath.Join(d, "avahi.conf"), "--no-chroot", "--no-drop-root", "--no-rlimits")
+	avahi := l.Command(i, "unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /run/avahi-daemon && exec "$@"`, run,
+		"/usr/sbin/avahi-daemon", "-f", filepath.Join(d, "avahi.conf"), "--no-chroot", "--no-drop-root", "--no-rlimits")
 	avahi.Env = append(os.Environ(), env...)
 	l.startDaemon(avahi, "avahi-daemon", false, "Server startup complete")
 	return env
