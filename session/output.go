@@ -13,8 +13,12 @@ const (
 	// each write; past it the session waits, so a slow output slows its
 	// senders instead of growing memory.
 	maxInflight = 1 << 20
-	// maxWrite is the most the writer gathers into one Write call.
-	maxWrite = 1 << 20
+	// maxWrite is the most the writer gathers into one Write call, and the
+	// most it takes from the queue in one round. Larger writes cost more
+	// per byte, not less: writing 1 GiB to a file here took 0.33 s of CPU
+	// in 64 KiB writes and 1.8 s in 1 MiB writes (the source no longer
+	// fits the CPU's caches).
+	maxWrite = 64 << 10
 )
 
 // errShed: the session was shed before its output was written.
