@@ -38,7 +38,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[uint64]*conn
-	ln       net.Listener
+	lns      map[*net.Listener]struct{} // every listener Serve is using
+	done     chan struct{}               // closed when Shutdown has ended every session
+	doneOnce sync.Once
 	closed   bool
 	nextID   uint64
 	wg       sync.WaitGroup
@@ -79,6 +81,8 @@ func NewServer(cfg Config, out io.Writer, format Format, log *zerolog.Logger) (*
 		out:      newOutput(out),
 		format:   format,
 		sessions: make(map[uint64]*conn),
+		lns:      make(map[*net.Listener]struct{}),
+		done:     make(chan struct{}),
 		perHost:  make(map[hostKey]int),
 		budget:   newBudget(cfg.MemoryBudget),
 	}
@@ -115,6 +119,10 @@ func (s *Server) Hosts() map[string]int {
 	return m
 }
 
+// Done is closed when the server has shut down and every session has
+// ended (see Shutdown).
+func (s *Server) Done() <-chan struct{} { return s.done }
+
 // Config returns the server's limits, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
@@ -127,9 +135,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	s.ln = ln
+	s.lns[&ln] = struct{}{}
 	s.mu.Unlock()
-	defer func() { _ = ln.Close() }()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, &ln)
+		s.mu.Unlock()
+		_ = ln.Close()
+	}()
 
 	var backoff time.Duration
 	for {
@@ -253,15 +266,23 @@ func (s *Server) Sessions() []Info {
 	return infos
 }
 
-// Shutdown stops accepting, ends every session (each writes the messages it
-// has read to the output first) and waits for them, or for ctx. Sessions
-// ended this way are reset, so their clients know they were not confirmed.
+// Shutdown closes every listener given to Serve, ends every session at once
+// and waits for them, or for ctx. Unlike net/http's Shutdown, it does not
+// wait for sessions to finish on their own (a chat participant may stay for
+// hours): like net/http's Close, it interrupts them, and each writes the
+// messages it has read to the output first. Sessions ended this way are
+// reset, so their clients know they were not confirmed. When ctx ends
+// first, the sessions still running (stuck on a blocked output) are reset
+// and given up on: what they had read is not written, and Shutdown returns
+// ctx's error. Done is closed once every session has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	for ln := range s.lns {
+		if cerr := (*ln).Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
 	}
 	for _, c := range s.sessions {
 		c.interrupt()
@@ -270,7 +291,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.room.stop()
 
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		close(done)
+		s.doneOnce.Do(func() { close(s.done) })
+	}()
 	select {
 	case <-done:
 		if errors.Is(err, net.ErrClosed) {
