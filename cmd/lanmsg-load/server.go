@@ -128,8 +128,17 @@ func (s *server) State(gc bool) (map[string]float64, error) {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var st map[string]float64
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	var raw map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		return nil, err
+	}
+	st := make(map[string]float64, len(raw)) // the numbers; budget and hosts are objects
+	for k, v := range raw {
+		if f, ok := v.(float64); ok {
+			st[k] = f
+		}
+	}
+	return st, nil
 }
 
 // procStatus returns a field of /proc/PID/status in bytes (for VmRSS, VmHWM
