@@ -39,7 +39,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[uint64]*conn
 	lns      map[*net.Listener]struct{} // every listener Serve is using
-	done     chan struct{}               // closed when Shutdown has ended every session
+	done     chan struct{}              // closed when Shutdown has ended every session
 	doneOnce sync.Once
 	closed   bool
 	nextID   uint64
