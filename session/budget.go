@@ -46,15 +46,26 @@ type budget struct {
 // drain lists a shed or ended session's account until what it holds is
 // released.
 func (b *budget) drain(a *account) {
-	if a.held.Load() == 0 {
+	b.drainMu.Lock()
+	defer b.drainMu.Unlock()
+	if a.held.Load() <= 0 {
 		return
 	}
-	b.drainMu.Lock()
 	if b.draining == nil {
 		b.draining = make(map[*account]struct{})
 	}
 	b.draining[a] = struct{}{}
-	b.drainMu.Unlock()
+	a.draining.Store(true)
+}
+
+// drained forgets a draining account that holds nothing any more, so that
+// nothing keeps its session reachable.
+func (b *budget) drained(a *account) {
+	b.drainMu.Lock()
+	defer b.drainMu.Unlock()
+	if a.held.Load() <= 0 {
+		delete(b.draining, a)
+	}
 }
 
 // releasing sums what draining accounts still hold, forgetting those that
@@ -102,13 +113,14 @@ func (f *sharedFrame) release() {
 type account struct {
 	b    *budget
 	held atomic.Int64 // everything below
-	// state is idle, busy (writing its output: shedding it would free
-	// nothing until the write returns) or shed (chosen for shedding, no
-	// longer a candidate). Compare-and-swap decides between a session
-	// taking its turn at the output and the budget shedding it, so that
-	// a shed session never writes afterwards.
-	state  atomic.Int32
-	onShed func() // resets the session
+	// state counts the session's batches being written to the output
+	// (shedding it would free nothing until the writes return), or is
+	// acctShed once it was chosen for shedding. Compare-and-swap decides
+	// between the output taking a batch and the budget shedding its
+	// session, so that a shed session's batch is never written.
+	state    atomic.Int32
+	draining atomic.Bool // listed in the budget's draining set
+	onShed   func()      // resets the session
 
 	// What the session goroutine owns, set only by it.
 	reading int64 // the frame reader's buffers
@@ -134,16 +146,22 @@ func (a *account) charge(n int64) {
 	if n == 0 {
 		return
 	}
-	a.held.Add(n)
+	h := a.held.Add(n)
 	a.b.add(n)
 	if n > 0 {
 		a.b.enforce()
+	} else if h <= 0 && a.draining.Load() {
+		a.b.drained(a)
 	}
 }
 
 // hold charges only a's share: the bytes of a shared frame a keeps alive,
 // already in the total once.
-func (a *account) hold(n int64) { a.held.Add(n) }
+func (a *account) hold(n int64) {
+	if h := a.held.Add(n); n < 0 && h <= 0 && a.draining.Load() {
+		a.b.drained(a)
+	}
+}
 
 // Account states: acctIdle, a count of batches being written, or acctShed.
 const (

@@ -78,6 +78,11 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	return c
 }
 
+// maxTrustedPayload is the largest --max-payload a server may announce in
+// its welcome for the client to accept its events; past it, the client's
+// own MaxPayload is the bound.
+const maxTrustedPayload = 16 << 20
+
 // Client is the sending side of a session.
 type Client struct {
 	cfg     ClientConfig
@@ -135,6 +140,14 @@ func (c *Client) hello() error {
 		c.welcome = ev
 		return nil
 	case <-c.done:
+		// The welcome may have come just before the end: the hello was
+		// answered, and the end is for the caller to find (Done, Err).
+		select {
+		case ev := <-welcomed:
+			c.welcome = ev
+			return nil
+		default:
+		}
 		return fmt.Errorf("%w (%w)", ErrNoExtension, c.confirmErr(c.readErr))
 	case <-t.C:
 		return fmt.Errorf("%w within %v", ErrNoExtension, c.cfg.ConfirmTimeout)
@@ -170,6 +183,12 @@ func (c *Client) read(welcomed chan<- Event) {
 		}
 		switch ev.Type {
 		case EventWelcome:
+			// A server that accepts larger messages than this client
+			// sends may relay them: accept its events, up to a ceiling.
+			if m := min(ev.Max, maxTrustedPayload); m > c.cfg.MaxPayload {
+				limit = MaxEventSize(m)
+				fr.SetMax(limit)
+			}
 			members = make(map[string]bool, len(ev.Names))
 			for _, n := range ev.Names {
 				members[n] = true

@@ -22,8 +22,13 @@ const (
 	// bring 1 KiB a second, measured over 10 s windows.
 	DefaultMinRate       = 1 << 10
 	DefaultMinRateWindow = 10 * time.Second
-	// MaxMinRateWindow bounds MinRateWindow.
+	// MinMinRateWindow and MaxMinRateWindow bound MinRateWindow: shorter
+	// windows would wake a trickling session needlessly often; longer ones
+	// let a trickle hold its slot longer.
+	MinMinRateWindow = time.Second
 	MaxMinRateWindow = time.Minute
+	// MaxMinRate bounds MinRate: no LAN client must send faster than this.
+	MaxMinRate = 1 << 30
 	// DefaultPingInterval: the server pings chat participants this often,
 	// and drops one silent for two intervals.
 	DefaultPingInterval = 30 * time.Second
@@ -157,8 +162,11 @@ func (c Config) Validate() error {
 	if least := c.minMemoryBudget(); c.MemoryBudget > 0 && c.MemoryBudget < least {
 		errs = append(errs, fmt.Errorf("memory budget %d is under %d bytes (%d MiB), what one session may need for a message of the largest size", c.MemoryBudget, least, least>>20))
 	}
-	if c.MinRateWindow < 0 || c.MinRateWindow > MaxMinRateWindow {
-		errs = append(errs, fmt.Errorf("min rate window %v is out of range (0 to %v)", c.MinRateWindow, MaxMinRateWindow))
+	if c.MinRateWindow != 0 && (c.MinRateWindow < MinMinRateWindow || c.MinRateWindow > MaxMinRateWindow) {
+		errs = append(errs, fmt.Errorf("min rate window %v is out of range (%v to %v)", c.MinRateWindow, MinMinRateWindow, MaxMinRateWindow))
+	}
+	if c.MinRate > MaxMinRate {
+		errs = append(errs, fmt.Errorf("min rate %d bytes a second is over %d", c.MinRate, MaxMinRate))
 	}
 	for _, d := range []struct {
 		name string

@@ -97,6 +97,19 @@ func (c *conn) shedBudget() {
 	reset(c.nc)
 }
 
+// giveUp ends a session that Shutdown waited for in vain (stuck on a
+// blocked output): like shedding, its batches not yet being written are
+// dropped and will never be written, since its client is told by the reset
+// that they were not confirmed, and a wait for the output is abandoned.
+func (c *conn) giveUp() {
+	if c.acct.state.CompareAndSwap(acctIdle, acctShed) {
+		c.shed.Store(true)
+		close(c.cancel)
+		c.srv.out.drop(c)
+	}
+	reset(c.nc)
+}
+
 // extSession returns c.ext once the session goroutine has set it.
 func (c *conn) extSession() *extSession { return c.extp.Load() }
 
@@ -114,7 +127,7 @@ func (c *conn) serve() {
 	// session and reports false.
 	writeOut := func() bool {
 		if err := out.flush(); err != nil {
-			c.finish(reasonOutput, err, false)
+			c.finishOutput(err)
 			return false
 		}
 		return true
@@ -128,7 +141,7 @@ func (c *conn) serve() {
 			c.flushed = time.Now()
 		}
 		if err != nil {
-			c.finish(reasonOutput, err, false)
+			c.finishOutput(err)
 			return false
 		}
 		return true
@@ -155,6 +168,9 @@ func (c *conn) serve() {
 			c.finish(reason, err, graceful)
 			return
 		}
+		// A frame is complete: the next header's clock starts with it,
+		// even if its first bytes were read along with this frame's.
+		c.headerStart = time.Time{}
 		if first {
 			first = false
 			if h, ok := parseHello(p); ok {
@@ -228,8 +244,14 @@ func (o *outBatch) flush() error {
 	c.acct.setBatch(0)
 	c.acct.charge(size)
 	// (A batch larger than that, one huge message, waits for all before it.)
-	if err := c.waitOutput(max(0, maxInflight-size)); err != nil {
-		c.written(b, err)
+	// When the output as a whole is behind, a session waits for its own
+	// output to be written before it hands over more.
+	limit := max(0, maxInflight-size)
+	if c.srv.out.busy() {
+		limit = 0
+	}
+	if err := c.waitOutput(limit); err != nil {
+		c.release(b) // never handed over: nothing pending to take back
 		return err
 	}
 	c.outMu.Lock()
@@ -237,7 +259,10 @@ func (o *outBatch) flush() error {
 	c.outMu.Unlock()
 	err := c.srv.out.submit(b)
 	if err != nil {
-		c.written(b, err)
+		c.outMu.Lock()
+		c.outPending -= size
+		c.outMu.Unlock()
+		c.release(b)
 	} else if c.shed.Load() {
 		// Shed while the batch was being filled: shedBudget's drop may
 		// have come before it was queued.
@@ -247,16 +272,22 @@ func (o *outBatch) flush() error {
 	return err
 }
 
+// finishOutput ends a session whose output could not be written: the
+// output failed, or the session was shed meanwhile.
+func (c *conn) finishOutput(err error) {
+	if errors.Is(err, errShed) {
+		c.finish(reasonBudget, nil, false)
+		return
+	}
+	c.finish(reasonOutput, err, false)
+}
+
 // written is the output's report that b was written (err nil), or not.
 // Batches of a session are reported in the order they were handed over.
 func (c *conn) written(b *batch, err error) {
-	size := int64(cap(b.buf))
-	c.outMu.Lock()
-	c.outPending -= size
-	if err != nil && c.outErr == nil {
-		c.outErr = err
-	}
-	c.outMu.Unlock()
+	// Count and acknowledge first: a session waiting for its output to
+	// drain (before the close that confirms) must find the receipt queued
+	// once it sees nothing pending.
 	if b.n > 0 && err == nil {
 		total := c.messages.Add(b.n)
 		c.bytes.Add(b.size)
@@ -264,15 +295,35 @@ func (c *conn) written(b *batch, err error) {
 			e.ack(total)
 		}
 	}
+	if testHookWritten != nil {
+		testHookWritten()
+	}
+	size := int64(cap(b.buf))
+	c.outMu.Lock()
+	c.outPending -= size
+	if err != nil && c.outErr == nil {
+		c.outErr = err
+	}
+	c.outMu.Unlock()
+	c.release(b)
+	select {
+	case c.outWritten <- struct{}{}:
+	default:
+	}
+}
+
+// testHookWritten, when set by a test, runs in written between the receipt
+// and the session's count of what is pending.
+var testHookWritten func()
+
+// release gives back a batch's buffer and its share of the budget.
+func (c *conn) release(b *batch) {
+	size := int64(cap(b.buf))
 	if cap(b.buf) <= 2*batchSize { // not one grown for a huge message
 		*b.bp = b.buf[:0]
 		batches.Put(b.bp)
 	}
 	c.acct.charge(-size)
-	select {
-	case c.outWritten <- struct{}{}:
-	default:
-	}
 }
 
 // waitOutput waits until at most limit bytes of the session's output wait
@@ -324,7 +375,7 @@ func (c *conn) startExt(h Hello) {
 		}
 		c.srv.room.join(c, want)
 	} else {
-		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome})
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload})
 	}
 	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
 	if h.Chat {
@@ -497,7 +548,12 @@ func (c *conn) deadline(now time.Time) (deadline time.Time, window bool) {
 		if c.ext != nil && c.ext.hello.Chat {
 			// A chat participant may listen for hours without a word, but
 			// its client answers the server's pings: silence for two ping
-			// intervals means it is gone, or not reading.
+			// intervals means it is gone, or not reading. Version 1
+			// clients do not answer; TCP keepalive and the send timeout
+			// find those that vanished.
+			if c.ext.hello.V < 2 {
+				return time.Time{}, false
+			}
 			return now.Add(2 * cfg.PingInterval), false
 		}
 		return now.Add(cfg.IdleTimeout), false
@@ -538,7 +594,7 @@ func (c *conn) deadline(now time.Time) (deadline time.Time, window bool) {
 // It starts the next window.
 func (c *conn) rateOK(now time.Time) bool {
 	cfg := &c.srv.cfg
-	need := int64(cfg.MinRate) * int64(cfg.MinRateWindow) / int64(time.Second)
+	need := int64(cfg.MinRate) * cfg.MinRateWindow.Milliseconds() / 1000
 	ok := int64(c.rateBytes) >= need
 	c.rateStart, c.rateBytes = now, 0
 	return ok

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -33,8 +35,13 @@ import (
 const (
 	// HelloPrefix starts the hello frame.
 	HelloPrefix = "!HELLO "
-	// ProtocolVersion is the extension's version, the hello's "v".
-	ProtocolVersion = 1
+	// ProtocolVersion is the extension's version, the hello's "v". Version
+	// 2 added pings (which a chat client must answer), text in base64
+	// "data" when that is shorter, joins and leaves batched in "names",
+	// and the server's payload limit in the welcome's "max". The server
+	// still serves version 1 clients as before: no pings, text always in
+	// "text", a batch of names joined into "name".
+	ProtocolVersion = 2
 	// whoRequest asks for the list of chat participants.
 	whoRequest = "!WHO"
 	// pongFrame answers a ping.
@@ -75,6 +82,25 @@ type Event struct {
 	Time  time.Time `json:"time,omitzero"`
 	Names []string  `json:"names,omitempty"`
 	More  int       `json:"more,omitempty"` // names not listed in Names, to bound the event's size
+	Max   int       `json:"max,omitempty"`  // in the welcome: the server's largest message (its --max-payload)
+}
+
+// v1 returns ev as a version 1 client understands it (see ProtocolVersion),
+// and whether that differs from ev.
+func (ev Event) v1() (Event, bool) {
+	switch {
+	case ev.Data != nil:
+		ev.Text, ev.Data = string(ev.Data), nil
+		return ev, true
+	case len(ev.Names) > 0 && (ev.Type == EventJoin || ev.Type == EventLeave):
+		ev.Name = strings.Join(ev.Names, ", ")
+		if ev.More > 0 {
+			ev.Name += fmt.Sprintf(" and %d more", ev.More)
+		}
+		ev.Names, ev.More = nil, 0
+		return ev, true
+	}
+	return ev, false
 }
 
 // eventOverhead bounds everything in an event but its text: type, name,

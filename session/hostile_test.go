@@ -363,7 +363,7 @@ func TestMaxSessionsPerHost(t *testing.T) {
 // rate is delivered.
 func TestMinRate(t *testing.T) {
 	t.Parallel()
-	const window = 300 * time.Millisecond
+	const window = time.Second
 	ts := startServer(t, Config{MinRate: 1000, MinRateWindow: window, ReadTimeout: time.Hour, HeaderTimeout: time.Hour}, Text, nil)
 
 	// 100 bytes a second: a tenth of the minimum.
@@ -426,7 +426,7 @@ func TestChatLiveness(t *testing.T) {
 	listener, _ := dialExt(t, ts.addr, Hello{Name: "listener", Chat: true}, nil, ClientConfig{})
 
 	mute := dialRaw(t, ts.addr)
-	mustWrite(t, mute, frame(`!HELLO {"v":1,"name":"mute","chat":true}`))
+	mustWrite(t, mute, frame(`!HELLO {"v":2,"name":"mute","chat":true}`))
 	start := time.Now()
 	pings := 0
 	fr := transport.NewReader(mute, 0)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 const (
@@ -33,6 +34,13 @@ var errShed = errors.New("session: shed before its output was written")
 type output struct {
 	w io.Writer
 
+	// pending counts the bytes handed over and not yet written, across
+	// sessions; past limit, a session with output of its own pending
+	// waits before it hands over more, so that an output slower than its
+	// senders slows them down instead of filling the memory budget.
+	pending atomic.Int64
+	limit   int64
+
 	mu      sync.Mutex
 	queue   []*batch
 	running bool
@@ -50,7 +58,10 @@ type batch struct {
 	size int64 // their payload bytes
 }
 
-func newOutput(w io.Writer) *output { return &output{w: w} }
+func newOutput(w io.Writer, limit int64) *output { return &output{w: w, limit: limit} }
+
+// busy reports whether more output is pending than the output's limit.
+func (o *output) busy() bool { return o.pending.Load() > o.limit }
 
 // submit queues b to be written; c.written reports when it was.
 func (o *output) submit(b *batch) error {
@@ -61,6 +72,7 @@ func (o *output) submit(b *batch) error {
 		return err
 	}
 	o.queue = append(o.queue, b)
+	o.pending.Add(int64(len(b.buf)))
 	start := !o.running
 	o.running = true
 	o.mu.Unlock()
@@ -87,6 +99,7 @@ func (o *output) drop(c *conn) {
 	o.queue = kept
 	o.mu.Unlock()
 	for _, b := range dropped {
+		o.pending.Add(-int64(len(b.buf)))
 		c.written(b, errShed)
 	}
 }
@@ -120,6 +133,7 @@ func (o *output) run() {
 			if b.c.acct.startWrite() {
 				taken = append(taken, b)
 			} else {
+				o.pending.Add(-int64(len(b.buf)))
 				b.c.written(b, errShed)
 			}
 		}
@@ -132,6 +146,7 @@ func (o *output) run() {
 			}
 		}
 		for _, b := range taken {
+			o.pending.Add(-int64(len(b.buf)))
 			b.c.acct.endWrite()
 			b.c.written(b, err)
 		}

@@ -59,7 +59,7 @@ func (r *room) join(c *conn, want string) {
 	c.ext.name = name
 	r.members[c.id] = c
 	names, more := listNames(r.namesLocked())
-	c.ext.sendOwn(r.bud, Event{Type: EventWelcome, Name: name, Names: names, More: more, Time: time.Now()})
+	c.ext.sendOwn(r.bud, Event{Type: EventWelcome, Name: name, Names: names, More: more, Time: time.Now(), Max: c.srv.cfg.MaxPayload})
 	r.changedLocked(presenceChange{join: true, name: name, id: c.id})
 	if r.pinger == nil && r.pingInterval > 0 {
 		r.pinger = time.AfterFunc(r.pingInterval, r.ping)
@@ -149,12 +149,28 @@ func (r *room) sendAllLocked(ev Event, except uint64) {
 		return
 	}
 	f := r.bud.newFrame(encodeEvent(ev))
+	var f1 *sharedFrame // the version 1 form, made for the first member that needs it
+	ev1, differs := ev.v1()
 	for id, m := range r.members {
-		if id != except {
-			m.ext.send(f)
+		if id == except {
+			continue
+		}
+		switch {
+		case m.ext.hello.V >= 2 || !differs:
+			if ev.Type != EventPing || m.ext.hello.V >= 2 {
+				m.ext.send(f)
+			}
+		default:
+			if f1 == nil {
+				f1 = r.bud.newFrame(encodeEvent(ev1))
+			}
+			m.ext.send(f1)
 		}
 	}
 	f.release()
+	if f1 != nil {
+		f1.release()
+	}
 	r.bud.enforce() // now that every holder is charged for it
 }
 

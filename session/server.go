@@ -78,7 +78,7 @@ func NewServer(cfg Config, out io.Writer, format Format, log *zerolog.Logger) (*
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
-		out:      newOutput(out),
+		out:      newOutput(out, cfg.MemoryBudget/4),
 		format:   format,
 		sessions: make(map[uint64]*conn),
 		lns:      make(map[*net.Listener]struct{}),
@@ -308,7 +308,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// worse, confirmed later by an orderly close at process exit.
 		s.mu.Lock()
 		for _, c := range s.sessions {
-			reset(c.nc)
+			c.giveUp()
 		}
 		s.mu.Unlock()
 		return ctx.Err()

@@ -70,6 +70,15 @@ func NewReader(rd io.Reader, max int) *Reader {
 	return &Reader{rd: rd, max: max}
 }
 
+// SetMax changes the largest payload the reader accepts from the next frame
+// on (DefaultMaxPayload if max <= 0; at most MaxPayloadLimit).
+func (r *Reader) SetMax(max int) {
+	if max <= 0 {
+		max = DefaultMaxPayload
+	}
+	r.max = min(max, MaxPayloadLimit)
+}
+
 // State reports where the reader is in the stream; see State.
 func (r *Reader) State() State { return r.state }
 

@@ -44,7 +44,7 @@ type serveCmd struct {
 	MaxSessionsPerHost int           `default:"64" placeholder:"N" help:"Most sessions one IP address may hold at once; more from it are refused, so that one machine cannot take every slot. Default ${default}."`
 	MemoryBudget       byteSize      `default:"128MiB" placeholder:"SIZE" help:"Memory the server may hold for all peers together (messages being read, output waiting, chat events queued); past it, the peers holding the most are disconnected. Default ${default}."`
 	MinRate            byteSize      `default:"1KiB" placeholder:"SIZE" help:"Bytes per second a message under way must bring, measured over --min-rate-window; a slower sender is disconnected, so a trickle cannot hold a slot. Default ${default}."`
-	MinRateWindow      time.Duration `default:"10s" placeholder:"DURATION" help:"The window over which --min-rate is measured (at most 1m). Default ${default}."`
+	MinRateWindow      time.Duration `default:"10s" placeholder:"DURATION" help:"The window over which --min-rate is measured (1s to 1m). Default ${default}."`
 	PingInterval       time.Duration `default:"30s" placeholder:"DURATION" help:"How often chat participants are pinged; lanmsg chat answers by itself, and a participant silent for two intervals is disconnected. Default ${default}."`
 
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
