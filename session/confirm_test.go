@@ -1,5 +1,8 @@
 package session
 
+// Tests that a session is confirmed only when everything in it was written,
+// and never otherwise.
+
 import (
 	"context"
 	"errors"
@@ -87,66 +90,6 @@ func TestHelloLookingMessageRefused(t *testing.T) {
 	}
 }
 
-// TestControlFrameKeepsFlushing: a message followed by a control frame in
-// the same read is written out (and confirmed) without waiting for more
-// input, which in a chat may not come for hours.
-func TestControlFrameKeepsFlushing(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, Config{}, Text, nil)
-	c := dialRaw(t, ts.addr)
-	mustWrite(t, c, frame(`!HELLO {"v":1,"name":"paster","chat":true}`))
-	ts.log.waitCount(t, 5*time.Second, 1, "extended session")
-	mustWrite(t, c, append(frame("hello there"), frame("!WHO")...))
-	waitFor(t, 5*time.Second, "the message before !WHO to be written out", func() bool {
-		return strings.Contains(ts.out.String(), " : hello there\n")
-	})
-}
-
-// TestBigEventKeepsListeners: one legitimate message whose event is larger
-// than a listener's whole send queue (JSON escaping grows control bytes six
-// times) reaches the listener instead of getting it dropped.
-func TestBigEventKeepsListeners(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, Config{SendQueue: 64 << 10}, Text, nil)
-	recL := newEventRec()
-	_, _ = dialExt(t, ts.addr, Hello{Name: "listener", Chat: true}, recL, ClientConfig{})
-	talker, _ := dialExt(t, ts.addr, Hello{Name: "talker", Chat: true}, nil, ClientConfig{})
-	recL.wait(t, 5*time.Second, "the talker's join", hasEvent(EventJoin, "talker"))
-
-	for _, text := range []string{strings.Repeat("<&>", 30000), strings.Repeat("\x01", 50000)} {
-		if err := talker.Send([]byte(text)); err != nil {
-			t.Fatal(err)
-		}
-		if err := talker.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		recL.wait(t, 5*time.Second, "the big message", func(evs []Event) bool {
-			for _, e := range evs {
-				if e.Type == EventMessage && e.Text == text {
-					return true
-				}
-			}
-			return false
-		})
-	}
-	if n := ts.log.count("send queue full"); n != 0 {
-		t.Errorf("%d participants dropped for one big message", n)
-	}
-}
-
-// TestChatNameCapped: a chat name is cut to maxNameLen bytes, on a rune
-// boundary.
-func TestChatNameCapped(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, Config{}, Text, nil)
-	long := strings.Repeat("é", 100) // 200 bytes
-	cl, _ := dialExt(t, ts.addr, Hello{Name: long, Chat: true}, nil, ClientConfig{})
-	if got := cl.Welcome().Name; got != strings.Repeat("é", maxNameLen/2) {
-		t.Errorf("name %q (%d bytes), want %d bytes of it", got, len(got), maxNameLen)
-	}
-}
-
-// fakeExtServer welcomes an extended session and then does what act says.
 func fakeExtServer(t *testing.T, act func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
