@@ -62,6 +62,25 @@ func TestBudgetShedsLargestFirst(t *testing.T) {
 	}
 }
 
+// silentMembers joins n chat members to ts's room over synchronous pipes
+// that nobody reads, and returns the pipes' client ends.
+func silentMembers(t *testing.T, ts *testServer, n int) []net.Conn {
+	t.Helper()
+	var pipes []net.Conn
+	for i := range n {
+		srvSide, cliSide := net.Pipe()
+		ts.srv.start(srvSide)
+		go func() { _, _ = cliSide.Write(frame(fmt.Sprintf(`!HELLO {"v":2,"name":"l%d","chat":true}`, i))) }()
+		pipes = append(pipes, cliSide)
+	}
+	waitFor(t, 5*time.Second, "the members to join", func() bool {
+		ts.srv.room.mu.Lock()
+		defer ts.srv.room.mu.Unlock()
+		return len(ts.srv.room.members) == n
+	})
+	return pipes
+}
+
 // TestSharedFrameCountedOnce: a chat event queued for many members is one
 // buffer, counted once in the budget, and in full in each member's account.
 func TestSharedFrameCountedOnce(t *testing.T) {
@@ -70,18 +89,7 @@ func TestSharedFrameCountedOnce(t *testing.T) {
 	// Members on synchronous pipes that nobody reads: everything sent to
 	// them stays queued or in flight.
 	const listeners = 20
-	var pipes []net.Conn
-	for i := range listeners {
-		srvSide, cliSide := net.Pipe()
-		ts.srv.start(srvSide)
-		go func() { _, _ = cliSide.Write(frame(fmt.Sprintf(`!HELLO {"v":1,"name":"l%d","chat":true}`, i))) }()
-		pipes = append(pipes, cliSide)
-	}
-	waitFor(t, 5*time.Second, "the members to join", func() bool {
-		ts.srv.room.mu.Lock()
-		defer ts.srv.room.mu.Unlock()
-		return len(ts.srv.room.members) == listeners
-	})
+	pipes := silentMembers(t, ts, listeners)
 	before := ts.srv.Budget().Used
 	sender, _ := dialExt(t, ts.addr, Hello{Name: "sender", Chat: true}, nil, ClientConfig{})
 	msg := strings.Repeat("m", 200<<10)
@@ -124,18 +132,7 @@ func TestBudgetShedsNonReaders(t *testing.T) {
 	ts := startServer(t, cfg, Text, io.Discard)
 	// Members on synchronous pipes that nobody reads.
 	const listeners = 10
-	var raws []net.Conn
-	for i := range listeners {
-		srvSide, cliSide := net.Pipe()
-		ts.srv.start(srvSide)
-		go func() { _, _ = cliSide.Write(frame(fmt.Sprintf(`!HELLO {"v":1,"name":"l%d","chat":true}`, i))) }()
-		raws = append(raws, cliSide)
-	}
-	waitFor(t, 5*time.Second, "the members to join", func() bool {
-		ts.srv.room.mu.Lock()
-		defer ts.srv.room.mu.Unlock()
-		return len(ts.srv.room.members) == listeners
-	})
+	raws := silentMembers(t, ts, listeners)
 	sender, _ := dialExt(t, ts.addr, Hello{Name: "sender", Chat: true}, nil, ClientConfig{MaxPayload: maxPayload})
 	ctrl := bytes.Repeat([]byte{1}, maxPayload) // the worst case for escaping
 	for range 40 {

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -236,41 +235,11 @@ func TestHostileLab(t *testing.T) {
 		}
 	}
 
-	if _, err := sender.Write(advFrame(`!HELLO {"v":1,"name":"flood","chat":true}`)); err != nil {
-		t.Fatal(err)
-	}
-	ctrl := advFrame(string(bytes.Repeat([]byte{1}, 1<<20-1)))
-	const msgs = 20
-	// The sender reads what the server sends it, and its session ends with
-	// !DISCONNECT: the server's orderly close then says every message was
-	// taken in and relayed.
-	confirmed := make(chan error, 1)
-	go func() { _, err := io.Copy(io.Discard, sender); confirmed <- err }()
-	go func() {
-		for range msgs {
-			if _, err := sender.Write(ctrl); err != nil {
-				return
-			}
-		}
-		_, _ = sender.Write(advDisconnect)
-	}()
-	var during []time.Duration
-wait:
-	for {
-		during = append(during, valid(fmt.Sprintf("during the flood %d", len(during))))
-		select {
-		case err := <-confirmed:
-			if err != nil {
-				t.Fatalf("the flood sender's session was not confirmed: %v", err)
-			}
-			break wait
-		default:
-		}
-	}
+	during := hostileFlood(t, sender, valid)
 	peak := advProcStatus(t, pid, "VmHWM")
 	st = labDebugState(t, h1, debugAddr)
 	t.Logf("1000 silent chat members from %d addresses of one host, %d messages of 1 MiB of control bytes: peak RSS %s (bound 512 MiB), %d sessions left, budget %v; valid sends from h3 took %v before and at most %v during (%d sends)",
-		addrs, msgs, advMiB(peak), st.Sessions, st.Budget, before, slices.Max(during), len(during))
+		addrs, hostileFloodMsgs, advMiB(peak), st.Sessions, st.Budget, before, slices.Max(during), len(during))
 	if peak >= 512<<20 {
 		t.Errorf("peak RSS %s, over the 512 MiB bound", advMiB(peak))
 	}

@@ -149,41 +149,11 @@ func hostileNonReadingListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sender.Close()
-	if _, err := sender.Write(advFrame(`!HELLO {"v":1,"name":"flood","chat":true}`)); err != nil {
-		t.Fatal(err)
-	}
-	ctrl := advFrame(string(bytes.Repeat([]byte{1}, 1<<20-1)))
-	const msgs = 20
-	// The sender reads what the server sends it, and its session ends with
-	// !DISCONNECT: the server's orderly close then says every message was
-	// taken in and relayed.
-	confirmed := make(chan error, 1)
-	go func() { _, err := io.Copy(io.Discard, sender); confirmed <- err }()
-	go func() {
-		for range msgs {
-			if _, err := sender.Write(ctrl); err != nil {
-				return
-			}
-		}
-		_, _ = sender.Write(advDisconnect)
-	}()
-	var during []time.Duration
-wait:
-	for {
-		during = append(during, s.timedValid(fmt.Sprintf("during the flood %d", len(during))))
-		select {
-		case err := <-confirmed:
-			if err != nil {
-				t.Fatalf("the flood sender's session was not confirmed: %v", err)
-			}
-			break wait
-		default:
-		}
-	}
+	during := hostileFlood(t, sender, s.timedValid)
 	peak := advProcStatus(t, s.pid, "VmHWM")
 	st := s.hostileState()
 	t.Logf("1000 silent chat members from %d addresses, %d messages of 1 MiB of control bytes: peak RSS %s (bound 512 MiB), %d sessions left, budget %+v; valid sends took %v before and %v during",
-		addrs, msgs, advMiB(peak), st.Sessions, st.Budget, before, during)
+		addrs, hostileFloodMsgs, advMiB(peak), st.Sessions, st.Budget, before, during)
 	if peak >= 512<<20 {
 		t.Errorf("peak RSS %s, over the 512 MiB bound", advMiB(peak))
 	}
@@ -306,6 +276,45 @@ func hostileTrickle(t *testing.T) {
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// hostileFloodMsgs is how many 1 MiB messages of control bytes the flood
+// sender posts.
+const hostileFloodMsgs = 20
+
+// hostileFlood has sender, a chat session already connected, post
+// hostileFloodMsgs messages of 1 MiB of control bytes and end with
+// !DISCONNECT, while valid runs one valid send after another; it returns
+// how long each valid send took, once the server has confirmed the flood
+// (its orderly close says every message was taken in and relayed).
+func hostileFlood(t *testing.T, sender net.Conn, valid func(tag string) time.Duration) []time.Duration {
+	t.Helper()
+	if _, err := sender.Write(advFrame(`!HELLO {"v":2,"name":"flood","chat":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	ctrl := advFrame(string(bytes.Repeat([]byte{1}, 1<<20-1)))
+	confirmed := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, sender); confirmed <- err }()
+	go func() {
+		for range hostileFloodMsgs {
+			if _, err := sender.Write(ctrl); err != nil {
+				return
+			}
+		}
+		_, _ = sender.Write(advDisconnect)
+	}()
+	var during []time.Duration
+	for {
+		during = append(during, valid(fmt.Sprintf("during the flood %d", len(during))))
+		select {
+		case err := <-confirmed:
+			if err != nil {
+				t.Fatalf("the flood sender's session was not confirmed: %v", err)
+			}
+			return during
+		default:
+		}
+	}
+}
 
 // procStatusKiB reads a field of /proc/PID/status in bytes, 0 once the
 // process is gone.
