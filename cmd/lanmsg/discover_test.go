@@ -44,6 +44,10 @@ func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found fu
 	return nil
 }
 
+func (f *fakeLAN) Watch(ctx context.Context, cfg discovery.BrowseConfig, event func(discovery.Event)) error {
+	return f.Browse(ctx, cfg, func(s discovery.Service) { event(discovery.Event{Kind: discovery.Added, Service: s}) })
+}
+
 func (f *fakeLAN) Advertise(_ context.Context, cfg discovery.AdvertiseConfig) (advertisement, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

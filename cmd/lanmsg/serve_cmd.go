@@ -217,7 +217,7 @@ func checkTimeouts(ts map[string]time.Duration) error {
 
 // advertise announces the server on the LAN. A failure is logged, not fatal:
 // the server still serves clients that know its address.
-func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi *net.Interface) advertisement {
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string) advertisement {
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
@@ -229,12 +229,12 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 		}
 	}
 	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
-		Instance:  c.Name,
-		Port:      bound.Port,
-		Addrs:     addrs,
-		TXT:       map[string]string{"ver": versionString(), helloTXT: "1"},
-		Interface: ifi,
-		Log:       log,
+		Instance:   c.Name,
+		Port:       bound.Port,
+		Addrs:      addrs,
+		TXT:        map[string]string{"ver": versionString(), helloTXT: "1"},
+		Interfaces: ifi,
+		Log:        log,
 	})
 	if err != nil {
 		if ctx.Err() == nil { // not just a signal during probing
