@@ -99,6 +99,11 @@ func browse(ctx context.Context, cfg BrowseConfig, watch bool, event func(Event)
 	if err != nil {
 		return fmt.Errorf("discovery: browse: %w", err)
 	}
+	return browseOn(ctx, conn, log, watch, event)
+}
+
+// browseOn browses over conn, and closes it.
+func browseOn(ctx context.Context, conn pconn, log *zerolog.Logger, watch bool, event func(Event)) error {
 	defer conn.close()
 	b := &browser{log: log, conn: conn, watch: watch, event: event}
 	return b.run(ctx)

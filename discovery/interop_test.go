@@ -26,7 +26,7 @@ func TestInteropAvahi(t *testing.T) {
 		pub := lab.Command(2, "avahi-publish", "-s", "avahi svc", "_lanmsg._tcp", "7100", "v=1", "impl=avahi")
 		pub.Env = append(os.Environ(), env...)
 		startProc(t, pub, true).next(10*time.Second, "Established under name")
-		got := browseOn(t, lab, 1, 2*time.Second)
+		got := browseLab(t, lab, 1, 2*time.Second)
 		s, ok := got["avahi svc"]
 		if !ok {
 			t.Fatalf("Browse on h1 did not find avahi's service: %v", got)
@@ -88,7 +88,7 @@ func TestInteropZeroconf(t *testing.T) {
 	t.Run("zeroconf registration found by Browse", func(t *testing.T) {
 		reg := startProc(t, lab.Command(2, "/usr/bin/python3", script, "register", lab.Addr(2).String(), "py svc", "7200"), true)
 		reg.next(15*time.Second, "READY")
-		got := browseOn(t, lab, 1, 2*time.Second)
+		got := browseLab(t, lab, 1, 2*time.Second)
 		s, ok := got["py svc"]
 		if !ok {
 			t.Fatalf("Browse on h1 did not find zeroconf's service: %v", got)

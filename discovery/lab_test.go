@@ -21,7 +21,7 @@ func advertiseLab(t *testing.T, lab *netlab.Lab, i int, hostname, instance, port
 	return h
 }
 
-func browseOn(t *testing.T, lab *netlab.Lab, i int, d time.Duration) map[string]Service {
+func browseLab(t *testing.T, lab *netlab.Lab, i int, d time.Duration) map[string]Service {
 	t.Helper()
 	h := startHelper(t, lab.Command(i, os.Args[0]), "browse", "LANMSG_HELPER_TIMEOUT="+d.String())
 	return h.collect(d)
@@ -53,7 +53,7 @@ func TestLabAdvertiseBrowse(t *testing.T) {
 	lab := netlab.Up(t, 2)
 	adv := advertiseLab(t, lab, 1, "labhost", "lab one", "7001").ready()
 	checkAddrs(t, "advertised", adv.Addrs, lab.Addr(1))
-	got := browseOn(t, lab, 2, 1500*time.Millisecond)
+	got := browseLab(t, lab, 2, 1500*time.Millisecond)
 	s, ok := got["lab one"]
 	if !ok {
 		t.Fatalf("h2 did not find h1's service: %v", got)
@@ -73,7 +73,7 @@ func TestLabHostnameResolvesToLoopback(t *testing.T) {
 		t.Errorf("advertised %q on %q, want the hostname", adv.Instance, adv.Host)
 	}
 	checkAddrs(t, "advertised", adv.Addrs, lab.Addr(1))
-	got := browseOn(t, lab, 2, 1500*time.Millisecond)
+	got := browseLab(t, lab, 2, 1500*time.Millisecond)
 	s, ok := got["debvm"]
 	if !ok {
 		t.Fatalf("not found: %v", got)
@@ -92,7 +92,7 @@ func TestLabSharedHostname(t *testing.T) {
 	if a2.Instance != "twin (2)" || a2.Host != "twin-2.local." {
 		t.Errorf("second: %q on %q, want \"twin (2)\" on twin-2.local.", a2.Instance, a2.Host)
 	}
-	got := browseOn(t, lab, 3, 1500*time.Millisecond)
+	got := browseLab(t, lab, 3, 1500*time.Millisecond)
 	for _, want := range []struct {
 		adv  Service
 		addr netip.Addr
