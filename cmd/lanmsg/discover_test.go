@@ -25,7 +25,7 @@ import (
 type fakeLAN struct {
 	services []discovery.Service
 	events   []discovery.Event // for Watch; if nil, services are added
-	block    bool // keep browsing until ctx ends, as mDNS does
+	block    bool              // keep browsing until ctx ends, as mDNS does
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
