@@ -12,14 +12,16 @@ import (
 	"time"
 )
 
-// avahiLock serialises avahi-daemons across test processes: avahi-daemon keeps its pid file in
-// /run/avahi-daemon, which every network namespace shares, so only one may run at a time.
-const avahiLock = "/run/lanmsg-netlab-avahi.lock"
+// avahiRunDir is where avahi-daemon keeps its pid file and socket. Every network namespace
+// shares the machine's /run, so each daemon gets its own directory bind-mounted there, in the
+// private mount namespace that `ip netns exec` gives it: daemons of different tests never meet.
+const avahiRunDir = "/run/avahi-daemon"
 
 // StartAvahi runs a private D-Bus system bus and an avahi-daemon (IPv4, eth0 only, host name
-// hostName) on host i, and returns the environment (DBUS_SYSTEM_BUS_ADDRESS) that avahi-publish
-// and avahi-browse need. It skips the test if avahi-daemon or dbus-daemon is not installed.
-// Both daemons are stopped, by PID, when the test ends.
+// hostName, its own runtime directory) on host i, and returns the environment
+// (DBUS_SYSTEM_BUS_ADDRESS) that avahi-publish and avahi-browse need. It skips the test if
+// avahi-daemon or dbus-daemon is not installed. Both daemons are stopped, by PID, when the
+// test ends.
 func (l *Lab) StartAvahi(i int, hostName string) []string {
 	t := l.t
 	t.Helper()
@@ -28,16 +30,6 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 			t.Skipf("netlab: %s is not installed", bin)
 		}
 	}
-	lf, err := os.OpenFile(avahiLock, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("netlab: %v", err)
-	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		_ = lf.Close()
-		t.Fatalf("netlab: lock %s: %v", avahiLock, err)
-	}
-	t.Cleanup(func() { _ = lf.Close() }) // releases the lock, after the daemons' cleanups below
-
 	d := t.TempDir()
 	bus := filepath.Join(d, "bus")
 	busConf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -52,15 +44,19 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 			t.Fatalf("netlab: %v", err)
 		}
 	}
-	if err := os.MkdirAll("/run/avahi-daemon", 0o755); err != nil {
-		t.Fatalf("netlab: %v", err)
+	run := filepath.Join(d, "run")
+	for _, dir := range []string{avahiRunDir, run} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("netlab: %v", err)
+		}
 	}
 
 	dbus := l.Command(i, "dbus-daemon", "--nofork", "--print-address", "--config-file="+filepath.Join(d, "bus.conf"))
 	l.startDaemon(dbus, "dbus-daemon", true, "unix:")
 	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
 
-	avahi := l.Command(i, "/usr/sbin/avahi-daemon", "-f", filepath.Join(d, "avahi.conf"), "--no-chroot", "--no-drop-root", "--no-rlimits")
+	avahi := l.Command(i, "sh", "-c", `mount --bind "$0" `+avahiRunDir+` && exec "$@"`, run,
+		"/usr/sbin/avahi-daemon", "-f", filepath.Join(d, "avahi.conf"), "--no-chroot", "--no-drop-root", "--no-rlimits")
 	avahi.Env = append(os.Environ(), env...)
 	l.startDaemon(avahi, "avahi-daemon", false, "Server startup complete")
 	return env
