@@ -27,7 +27,7 @@ type serveCmd struct {
 	Listen        string   `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
 	Name          string   `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
 	NoAdvertise   bool     `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
-	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address instead of the automatic choice (the hostname's address, else the LAN interfaces' addresses). Repeat for several."`
+	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address, on every interface, instead of each interface's own addresses. Repeat for several."`
 	mdnsFlags
 	Format string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
 
