@@ -1,9 +1,6 @@
 package discovery
 
-import (
-	"net/netip"
-	"strings"
-)
+import "net/netip"
 
 func addrStrings(addrs []netip.Addr) []string {
 	out := make([]string, len(addrs))
@@ -12,5 +9,3 @@ func addrStrings(addrs []netip.Addr) []string {
 	}
 	return out
 }
-
-func joinAddrs(addrs []netip.Addr) string { return strings.Join(addrStrings(addrs), ", ") }

@@ -104,7 +104,7 @@ func browse(ctx context.Context, cfg BrowseConfig, watch bool, event func(Event)
 
 // browseOn browses over conn, and closes it.
 func browseOn(ctx context.Context, conn pconn, log *zerolog.Logger, watch bool, event func(Event)) error {
-	defer conn.close()
+	defer func() { _ = conn.close() }()
 	b := &browser{log: log, conn: conn, watch: watch, event: event}
 	return b.run(ctx)
 }

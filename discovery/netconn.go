@@ -85,14 +85,14 @@ func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, er
 			_ = c.q6c.SetMulticastLoopback(true)
 		}
 		if c.q4 == nil && c.q6c == nil {
-			c.close()
+			_ = c.close()
 			return nil, errors.New("cannot open a UDP socket for queries")
 		}
 	} else if c.p4 == nil && c.g6 == nil {
 		return nil, errors.New("cannot bind UDP port 5353 (IPv4 or IPv6)")
 	}
 	if len(c.interfaces()) == 0 {
-		c.close()
+		_ = c.close()
 		if len(only) > 0 {
 			return nil, fmt.Errorf("interface %v is not up, or cannot carry multicast", only)
 		}
@@ -165,7 +165,7 @@ func (c *sysConn) interfaces() []netIface {
 		present[ifi.Index] = true
 		out = append(out, ni)
 	}
-	for idx, ni := range c.joined {
+	for idx := range c.joined {
 		if !present[idx] {
 			delete(c.joined, idx) // a deleted interface takes its memberships with it
 			if ifi, err := net.InterfaceByIndex(idx); err == nil {
@@ -176,7 +176,6 @@ func (c *sysConn) interfaces() []netIface {
 					_ = c.g6.LeaveGroup(ifi, &net.UDPAddr{IP: group6.Addr().AsSlice()})
 				}
 			}
-			_ = ni
 		}
 	}
 	return out

@@ -43,11 +43,3 @@ type netIface struct {
 	v4, v6   bool           // the conn can send and receive this family on it
 	prefixes []netip.Prefix // its addresses, unzoned, with their subnets
 }
-
-// group is the multicast group of the family of a.
-func group(a netip.Addr) netip.AddrPort {
-	if a.Is4() || a.Is4In6() {
-		return group4
-	}
-	return group6
-}

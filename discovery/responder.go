@@ -323,7 +323,7 @@ func (e *engine) tick(now time.Time) {
 				l.phase, l.sent, l.next = announcing, 0, now
 				e.log.Debug().Str("iface", l.ifc.name).Str("instance", e.instance).Str("host", e.host).Msg("discovery: probing done, announcing")
 			} else {
-				e.sendProbe(l, e.names(), l.sent == 0)
+				e.sendProbe(l, e.names())
 				e.lastProbe = now
 				l.sent++
 				l.next = now.Add(probeInterval)
@@ -359,12 +359,12 @@ func (e *engine) tick(now time.Time) {
 }
 
 // sendProbe multicasts a probe for ns on l: ANY questions for the instance and host names,
-// with the records we propose in the authority section (RFC 6762 section 8.1).
-func (e *engine) sendProbe(l *link, ns names, qu bool) {
+// with the records we propose in the authority section (RFC 6762 section 8.1). The questions
+// are QM: the holder's answer is then multicast, which every socket on port 5353 receives.
+func (e *engine) sendProbe(l *link, ns names) {
 	rs := e.records(l)
 	rs.names = ns
 	class := uint16(dns.ClassINET)
-	_ = qu // QM: the holder's answer is multicast, so every socket on 5353 sees it
 	m := &dns.Msg{Compress: true}
 	m.Question = []dns.Question{{Name: ns.instance, Qtype: dns.TypeANY, Qclass: class}, {Name: ns.host, Qtype: dns.TypeANY, Qclass: class}}
 	m.Ns = rs.unique(recordTTL)
@@ -760,7 +760,7 @@ func (e *engine) heal(now time.Time) {
 	if r.sent < probeCount {
 		for _, l := range e.sortedLinks() {
 			if l.phase != probing {
-				e.sendProbe(l, want, false)
+				e.sendProbe(l, want)
 			}
 		}
 		r.sent++
