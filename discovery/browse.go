@@ -18,7 +18,8 @@ const (
 	maxRequery    = time.Minute
 	firstFollowUp = 250 * time.Millisecond // follow-up questions for incomplete instances
 	maxFollowUp   = 4 * time.Second
-	maxFollowUps  = 3 // rounds of follow-up questions per instance (at 0, 250ms, 750ms), then it gives up
+	maxFollowUps  = 3                // rounds of follow-up questions per instance (at 0, 250ms, 750ms), then it gives up
+	poofWindow    = 10 * time.Second // passive observation of failure (RFC 6762 section 10.5)
 
 	// Bounds that keep a hostile or broken responder from making browse state, per-packet
 	// work or our own queries grow without limit.
@@ -80,8 +81,9 @@ func Browse(ctx context.Context, cfg BrowseConfig, found func(Service)) error {
 }
 
 // Watch is Browse that goes on reporting: each server once when it appears (Added), then when
-// its addresses, port or TXT change (Changed) and when it leaves (Removed: a goodbye, or its
-// records expiring without an answer to the queries that refresh them, RFC 6762 section 5.2).
+// its addresses, port or TXT change (Changed) and when it leaves (Removed: a goodbye, its
+// records expiring without an answer to the queries that refresh them, RFC 6762 section 5.2,
+// or others' questions for it going unanswered, section 10.5).
 func Watch(ctx context.Context, cfg BrowseConfig, event func(Event)) error {
 	return browse(ctx, cfg, true, event)
 }
@@ -114,8 +116,10 @@ type instState struct {
 	ifIndex  int        // interface of the packet its addresses came from
 	expires  time.Time  // when its PTR/SRV expire unless refreshed (watch)
 	refresh  int        // refresh queries sent since last refreshed (watch)
-	key      string     // lower-cased instance FQDN, the key in browser.insts
-	name     string     // unescaped instance name
+	poof     int        // others' unanswered queries for its SRV since poofFrom (watch)
+	poofFrom time.Time
+	key      string // lower-cased instance FQDN, the key in browser.insts
+	name     string // unescaped instance name
 	fqdn     string
 	haveSRV  bool
 	host     string
@@ -334,6 +338,17 @@ func (b *browser) maintain(now time.Time) time.Time {
 			b.remove(s)
 			continue
 		}
+		if s.poof > 0 {
+			if end := s.poofFrom.Add(poofWindow); !now.Before(end) {
+				if s.poof >= 2 {
+					b.remove(s)
+					continue
+				}
+				s.poof = 0
+			} else if wake.IsZero() || end.Before(wake) {
+				wake = end
+			}
+		}
 		at := s.refreshAt()
 		if !now.Before(at) && s.refresh < 4 && len(refresh) < maxQuestions {
 			refresh = append(refresh, dns.Question{Name: s.fqdn, Qtype: dns.TypeSRV, Qclass: dns.ClassINET})
@@ -377,6 +392,11 @@ func (s *instState) service() Service {
 // handle applies one packet and returns the instances it completed (Added events; in watch
 // mode Changed and Removed events are queued too).
 func (b *browser) handle(p *packet) []Service {
+	if !p.response && p.opcode == 0 {
+		b.init()
+		b.observeQuery(p)
+		return nil
+	}
 	if !p.response || p.opcode != 0 || p.rcode != 0 {
 		return nil
 	}
@@ -449,6 +469,7 @@ func (b *browser) handle(p *packet) []Service {
 			}
 			s.haveSRV, s.host, s.port = true, rr.Target, int(rr.Port)
 			s.seen(now, h.Ttl)
+			s.poof = 0
 			srvIn[s] = true
 			b.indexHost(s)
 			touched[s] = true
@@ -514,6 +535,36 @@ func (b *browser) handle(p *packet) []Service {
 		}
 	}
 	return done
+}
+
+// observeQuery (watch only) notes another host's multicast question for a reported instance's
+// SRV that does not list it as a known answer: such a question should get a multicast answer.
+// Two of them within poofWindow, with no SRV for the instance seen since the first, mean it is
+// gone, before its TTL says so (RFC 6762 section 10.5; maintain reports it removed).
+func (b *browser) observeQuery(p *packet) {
+	if !b.watch || p.src.Port() != mdnsPort {
+		return
+	}
+	known := map[string]bool{}
+	for _, r := range p.records {
+		if r.sec == secAnswer && r.rr.Header().Rrtype == dns.TypeSRV {
+			known[strings.ToLower(r.rr.Header().Name)] = true
+		}
+	}
+	for _, q := range p.question {
+		if q.Qclass&qclassQU != 0 || (q.Qtype != dns.TypeSRV && q.Qtype != dns.TypeANY) {
+			continue
+		}
+		k := strings.ToLower(q.Name)
+		s := b.insts[k]
+		if s == nil || !s.reported || known[k] {
+			continue
+		}
+		if s.poof == 0 {
+			s.poofFrom = b.now
+		}
+		s.poof++
+	}
 }
 
 // goodbye handles a TTL-0 PTR or SRV for s: an unreported instance is forgotten; a reported

@@ -155,3 +155,48 @@ func TestMemNetAdvertiseWatchHeal(t *testing.T) {
 		t.Errorf("second is %q after the first left", second.Service().Instance)
 	}
 }
+
+// Passive observation of failure (RFC 6762 section 10.5): two multicast questions from other
+// hosts for a watched server's SRV, unanswered for 10 s, remove it before its TTL runs out;
+// an answer in between keeps it.
+func TestWatchPassiveObservationOfFailure(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		b := &browser{log: testLog(t), watch: true}
+		t0 := time.Now()
+		b.now = t0
+		b.handle(response(t, ptrRR("p"), srvRR("p", "p.local.", 7), txtRR("p"), aRR("p.local.", 7)))
+		b.events = nil
+		ask := func(at time.Duration, src string, qu bool) {
+			b.now = t0.Add(at)
+			q := dns.Question{Name: instanceFQDN("p"), Qtype: dns.TypeSRV, Qclass: dns.ClassINET}
+			if qu {
+				q.Qclass |= qclassQU
+			}
+			pk, err := (&dns.Msg{Question: []dns.Question{q}}).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := parsePacket(pk)
+			b.handle(fromSrc(p, src))
+		}
+		ask(time.Second, "198.18.0.5:5353", false)
+		ask(2*time.Second, "198.18.0.5:40000", false) // legacy: its answer is unicast, unseen
+		ask(2*time.Second, "198.18.0.6:5353", true)   // QU: likewise
+		b.maintain(t0.Add(11 * time.Second))
+		if len(b.events) != 0 {
+			t.Fatalf("removed after one multicast question: %+v", b.events)
+		}
+		ask(12*time.Second, "198.18.0.5:5353", false)
+		ask(13*time.Second, "198.18.0.6:5353", false)
+		if answered {
+			b.now = t0.Add(14 * time.Second)
+			b.handle(response(t, srvRR("p", "p.local.", 7)))
+		}
+		b.maintain(t0.Add(21 * time.Second))
+		b.maintain(t0.Add(22 * time.Second))
+		removed := len(b.events) == 1 && b.events[0].Kind == Removed
+		if removed == answered {
+			t.Errorf("answered %v: events %+v", answered, b.events)
+		}
+	}
+}

@@ -21,8 +21,9 @@
 //
 // Browse reports each _lanmsg._tcp instance once, as soon as its SRV, TXT and addresses are
 // known, from the calling goroutine, until its context ends. Watch goes on reporting changes
-// and removals (goodbyes, and records that expire while the refresh queries at 80-95% of
-// their TTL go unanswered). Addresses come IPv4 first, routable before link-local, the
+// and removals (goodbyes; records that expire while the refresh queries at 80-95% of their
+// TTL go unanswered; and, sooner, two multicast questions from other hosts for a server's SRV
+// left unanswered for 10 s, the passive observation of failure of section 10.5). Addresses come IPv4 first, routable before link-local, the
 // receiving interface's subnets first; link-local IPv6 addresses carry the receiving
 // interface as zone.
 //

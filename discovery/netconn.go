@@ -143,13 +143,16 @@ func (c *sysConn) interfaces() []netIface {
 			} else {
 				ni.v4 = c.q4 != nil
 			}
-			if c.g6 != nil {
+			switch {
+			case ni.loopback:
+				ni.v6 = false // Linux routes no IPv6 multicast over lo
+			case c.g6 != nil:
 				err := c.g6.JoinGroup(ifi, &net.UDPAddr{IP: group6.Addr().AsSlice()})
 				ni.v6 = err == nil || errors.Is(err, errAddrInUse)
 				if err != nil && !ni.v6 {
 					c.log.Debug().Err(err).Str("iface", ifi.Name).Msg("discovery: join ff02::fb")
 				}
-			} else {
+			default:
 				ni.v6 = c.q6c != nil
 			}
 		}
