@@ -17,24 +17,26 @@ import (
 
 var errAddrInUse error = syscall.EADDRINUSE // joining a group joined already
 
-// sysConn is the real pconn. Per address family it has one socket on port 5353 (bound to the
-// wildcard address with SO_REUSEADDR/SO_REUSEPORT, so it coexists with avahi-daemon and other
-// mDNS stacks), which joins 224.0.0.251 or ff02::fb on each interface in use, and learns from
-// IP_PKTINFO/IPV6_PKTINFO which interface each packet came in on; every packet goes out with
-// its interface chosen the same way. A querier (the browser) also has an ephemeral-port socket
-// per family, from which it sends its queries: responders answer those directly ("legacy
-// unicast", RFC 6762 section 6.7), so the answers reach it at once even when other processes
-// share port 5353. interfaces re-reads the system's interfaces and joins the groups on new
-// ones, so a caller that polls it follows interfaces that come and go.
+// sysConn is the real pconn. Its IPv4 socket is bound to 224.0.0.251:5353 and joins the group
+// on each interface in use, learning from IP_PKTINFO which interface a packet came in on; its
+// IPv6 sockets are one per interface, each bound to [ff02::fb%IFACE]:5353. Bound to the group
+// addresses (with SO_REUSEADDR/SO_REUSEPORT, so they coexist with avahi-daemon and other mDNS
+// stacks), they receive multicast only and never take a unicast answer meant for another
+// process on the port. Every packet goes out on the interface it is for. A querier (the
+// browser) also has an ephemeral-port socket per family, from which it sends its queries:
+// responders answer those directly ("legacy unicast", RFC 6762 section 6.7), so the answers
+// reach it at once even when other processes share port 5353. interfaces re-reads the
+// system's interfaces, joining the groups on new ones and leaving those gone, so a caller
+// that polls it follows interfaces that come and go.
 type sysConn struct {
 	log     *zerolog.Logger
 	only    []string // interface names; empty: every interface that is up and multicast-capable
 	querier bool
 
-	p4    *ipv4.PacketConn // port 5353, IPv4; nil if it could not be bound
-	g6    *ipv6.PacketConn // port 5353, IPv6; nil if it could not be bound
-	q4    *ipv4.PacketConn // ephemeral port, IPv4 (querier only)
-	q6c   *ipv6.PacketConn // ephemeral port, IPv6 (querier only)
+	p4    *ipv4.PacketConn         // 224.0.0.251:5353; nil if it could not be bound
+	g6    map[int]*ipv6.PacketConn // [ff02::fb%IFACE]:5353 by interface index; guarded by mu
+	q4    *ipv4.PacketConn         // ephemeral port, IPv4 (querier only)
+	q6c   *ipv6.PacketConn         // ephemeral port, IPv6 (querier only)
 	socks []net.PacketConn
 
 	pkts chan inPacket
@@ -49,25 +51,16 @@ type sysConn struct {
 // openSysConn opens the sockets. only restricts mDNS to the named interfaces.
 func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, error) {
 	c := &sysConn{log: log, only: only, querier: querier, pkts: make(chan inPacket, 256),
-		done: make(chan struct{}), joined: map[int]netIface{}}
+		done: make(chan struct{}), joined: map[int]netIface{}, g6: map[int]*ipv6.PacketConn{}}
 	lc := net.ListenConfig{Control: groupControl}
-	if pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:5353"); err != nil {
-		log.Debug().Err(err).Msg("discovery: cannot bind 0.0.0.0:5353")
+	if pc, err := lc.ListenPacket(context.Background(), "udp4", "224.0.0.251:5353"); err != nil {
+		log.Debug().Err(err).Msg("discovery: cannot bind 224.0.0.251:5353")
 	} else {
 		c.socks = append(c.socks, pc)
 		c.p4 = ipv4.NewPacketConn(pc)
-		_ = c.p4.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true)
+		_ = c.p4.SetControlMessage(ipv4.FlagInterface, true)
 		_ = c.p4.SetMulticastTTL(255) // RFC 6762 section 11
 		_ = c.p4.SetMulticastLoopback(true)
-	}
-	if pc, err := lc.ListenPacket(context.Background(), "udp6", "[::]:5353"); err != nil {
-		log.Debug().Err(err).Msg("discovery: cannot bind [::]:5353")
-	} else {
-		c.socks = append(c.socks, pc)
-		c.g6 = ipv6.NewPacketConn(pc)
-		_ = c.g6.SetControlMessage(ipv6.FlagInterface, true)
-		_ = c.g6.SetMulticastHopLimit(255)
-		_ = c.g6.SetMulticastLoopback(true)
 	}
 	if querier {
 		if pc, err := net.ListenPacket("udp4", "0.0.0.0:0"); err == nil {
@@ -88,15 +81,6 @@ func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, er
 			_ = c.close()
 			return nil, errors.New("cannot open a UDP socket for queries")
 		}
-	} else if c.p4 == nil && c.g6 == nil {
-		return nil, errors.New("cannot bind UDP port 5353 (IPv4 or IPv6)")
-	}
-	if len(c.interfaces()) == 0 {
-		_ = c.close()
-		if len(only) > 0 {
-			return nil, fmt.Errorf("interface %v is not up, or cannot carry multicast", only)
-		}
-		return nil, errors.New("no multicast-capable interface is up")
 	}
 	for _, s := range []*ipv4.PacketConn{c.p4, c.q4} {
 		if s != nil {
@@ -104,13 +88,50 @@ func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, er
 			go c.read4(s)
 		}
 	}
-	for _, s := range []*ipv6.PacketConn{c.g6, c.q6c} {
-		if s != nil {
-			c.wg.Add(1)
-			go c.read6(s)
+	if c.q6c != nil {
+		c.wg.Add(1)
+		go c.read6(c.q6c, 0)
+	}
+	ifs := c.interfaces()
+	usable := false
+	for _, ifc := range ifs {
+		usable = usable || ifc.v4 || ifc.v6
+	}
+	if !usable {
+		_ = c.close()
+		switch {
+		case len(ifs) == 0 && len(only) > 0:
+			return nil, fmt.Errorf("interface %v is not up, or cannot carry multicast", only)
+		case len(ifs) == 0:
+			return nil, errors.New("no multicast-capable interface is up")
 		}
+		return nil, errors.New("cannot use UDP port 5353 on any interface (IPv4 or IPv6)")
 	}
 	return c, nil
+}
+
+// open6 opens the IPv6 socket of interface ifi, bound to [ff02::fb%IFACE]:5353 and joined.
+// Called with c.mu held.
+func (c *sysConn) open6(ifi *net.Interface) bool {
+	lc := net.ListenConfig{Control: groupControl}
+	pc, err := lc.ListenPacket(context.Background(), "udp6", "[ff02::fb%"+ifi.Name+"]:5353")
+	if err != nil {
+		c.log.Debug().Err(err).Str("iface", ifi.Name).Msg("discovery: cannot bind [ff02::fb]:5353")
+		return false
+	}
+	p := ipv6.NewPacketConn(pc)
+	if err := p.JoinGroup(ifi, &net.UDPAddr{IP: group6.Addr().AsSlice()}); err != nil {
+		c.log.Debug().Err(err).Str("iface", ifi.Name).Msg("discovery: join ff02::fb")
+		_ = pc.Close()
+		return false
+	}
+	_ = p.SetMulticastInterface(ifi)
+	_ = p.SetMulticastHopLimit(255)
+	_ = p.SetMulticastLoopback(true)
+	c.g6[ifi.Index] = p
+	c.wg.Add(1)
+	go c.read6(p, ifi.Index)
+	return true
 }
 
 // interfaces lists the interfaces in use, joining the groups on new ones.
@@ -121,6 +142,11 @@ func (c *sysConn) interfaces() []netIface {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
 	present := map[int]bool{}
 	var out []netIface
 	for i := range list {
@@ -133,27 +159,20 @@ func (c *sysConn) interfaces() []netIface {
 		}
 		ni, ok := c.joined[ifi.Index]
 		if !ok || ni.name != ifi.Name {
+			c.leave(ifi.Index)
 			ni = netIface{index: ifi.Index, name: ifi.Name, loopback: ifi.Flags&net.FlagLoopback != 0}
 			if c.p4 != nil {
 				err := c.p4.JoinGroup(ifi, &net.UDPAddr{IP: group4.Addr().AsSlice()})
 				ni.v4 = err == nil || errors.Is(err, errAddrInUse)
-				if err != nil && !ni.v4 {
+				if !ni.v4 {
 					c.log.Debug().Err(err).Str("iface", ifi.Name).Msg("discovery: join 224.0.0.251")
 				}
-			} else {
-				ni.v4 = c.q4 != nil
 			}
-			switch {
-			case ni.loopback:
-				ni.v6 = false // Linux routes no IPv6 multicast over lo
-			case c.g6 != nil:
-				err := c.g6.JoinGroup(ifi, &net.UDPAddr{IP: group6.Addr().AsSlice()})
-				ni.v6 = err == nil || errors.Is(err, errAddrInUse)
-				if err != nil && !ni.v6 {
-					c.log.Debug().Err(err).Str("iface", ifi.Name).Msg("discovery: join ff02::fb")
-				}
-			default:
-				ni.v6 = c.q6c != nil
+			// Linux routes no IPv6 multicast over lo.
+			ni.v6 = !ni.loopback && c.open6(ifi)
+			if c.querier {
+				ni.v4 = ni.v4 || c.q4 != nil
+				ni.v6 = !ni.loopback && (ni.v6 || c.q6c != nil)
 			}
 		}
 		ni.prefixes = ni.prefixes[:0:0]
@@ -170,18 +189,26 @@ func (c *sysConn) interfaces() []netIface {
 	}
 	for idx := range c.joined {
 		if !present[idx] {
-			delete(c.joined, idx) // a deleted interface takes its memberships with it
-			if ifi, err := net.InterfaceByIndex(idx); err == nil {
-				if c.p4 != nil {
-					_ = c.p4.LeaveGroup(ifi, &net.UDPAddr{IP: group4.Addr().AsSlice()})
-				}
-				if c.g6 != nil {
-					_ = c.g6.LeaveGroup(ifi, &net.UDPAddr{IP: group6.Addr().AsSlice()})
-				}
-			}
+			c.leave(idx)
 		}
 	}
 	return out
+}
+
+// leave stops using interface idx (a deleted interface takes its memberships with it).
+// Called with c.mu held.
+func (c *sysConn) leave(idx int) {
+	if _, ok := c.joined[idx]; !ok {
+		return
+	}
+	delete(c.joined, idx)
+	if p := c.g6[idx]; p != nil {
+		_ = p.Close()
+		delete(c.g6, idx)
+	}
+	if ifi, err := net.InterfaceByIndex(idx); err == nil && c.p4 != nil {
+		_ = c.p4.LeaveGroup(ifi, &net.UDPAddr{IP: group4.Addr().AsSlice()})
+	}
 }
 
 func (c *sysConn) inUse(idx int) (netIface, bool) {
@@ -225,7 +252,9 @@ func (c *sysConn) read4(p *ipv4.PacketConn) {
 	}
 }
 
-func (c *sysConn) read6(p *ipv6.PacketConn) {
+// read6 reads an IPv6 socket: the one of interface ifIndex, or (0) the querier's, whose
+// packets' interface comes from IPV6_PKTINFO.
+func (c *sysConn) read6(p *ipv6.PacketConn, ifIndex int) {
 	defer c.wg.Done()
 	for {
 		buf := make([]byte, 9000)
@@ -237,7 +266,11 @@ func (c *sysConn) read6(p *ipv6.PacketConn) {
 			continue
 		}
 		ua, ok := src.(*net.UDPAddr)
-		if !ok || cm == nil {
+		idx := ifIndex
+		if idx == 0 && cm != nil {
+			idx = cm.IfIndex
+		}
+		if !ok || idx == 0 {
 			continue
 		}
 		a, _ := netip.AddrFromSlice(ua.IP)
@@ -245,11 +278,11 @@ func (c *sysConn) read6(p *ipv6.PacketConn) {
 			continue
 		}
 		if a.IsLinkLocalUnicast() {
-			if ni, ok := c.inUse(cm.IfIndex); ok {
+			if ni, ok := c.inUse(idx); ok {
 				a = a.WithZone(ni.name)
 			}
 		}
-		if !c.deliver(buf[:n], cm.IfIndex, netip.AddrPortFrom(a, uint16(ua.Port))) {
+		if !c.deliver(buf[:n], idx, netip.AddrPortFrom(a, uint16(ua.Port))) {
 			return
 		}
 	}
@@ -287,7 +320,9 @@ func (c *sysConn) write(b []byte, ifIndex int, dst netip.AddrPort) error {
 		_, err := p.WriteTo(b, cm, &net.UDPAddr{IP: dst.Addr().Unmap().AsSlice(), Port: int(dst.Port())})
 		return err
 	}
-	p := c.g6
+	c.mu.Lock()
+	p := c.g6[ifIndex]
+	c.mu.Unlock()
 	if c.querier {
 		p = c.q6c
 	}
@@ -305,10 +340,15 @@ func (c *sysConn) write(b []byte, ifIndex int, dst netip.AddrPort) error {
 
 func (c *sysConn) close() error {
 	c.once.Do(func() {
+		c.mu.Lock()
 		close(c.done)
 		for _, s := range c.socks {
 			_ = s.Close()
 		}
+		for _, p := range c.g6 {
+			_ = p.Close()
+		}
+		c.mu.Unlock()
 		c.wg.Wait()
 	})
 	return nil
