@@ -31,8 +31,10 @@
 //
 // engine (responder.go) is the protocol logic, free of sockets and clocks: packets and the
 // time go in, packets to send come out. Advertiser drives it over a pconn; sysConn is the
-// real one (one socket per family on port 5353, joined on every interface in use, the
-// interface of each packet from IP_PKTINFO). The tests drive the engine on a simulated LAN
+// real one (an IPv4 socket bound to 224.0.0.251:5353, joined on every interface in use, the
+// interface of each packet from IP_PKTINFO; an IPv6 socket per interface bound to
+// [ff02::fb%IFACE]:5353). Bound to the group addresses, they never take a unicast answer
+// meant for another mDNS process on the host. The tests drive the engine on a simulated LAN
 // with a virtual clock (sim_test.go), and Advertiser and the browser over memNet, an
 // in-memory pconn, so the protocol is tested without root; the namespace labs (netlab) are
 // for end-to-end and interop tests.
@@ -80,6 +82,6 @@
 // follow-up queries of at most 16 questions and 1,400 bytes no closer than 25 ms apart, and
 // asks about an incomplete instance three times (0, 250 ms, 750 ms) before giving it up; an
 // announcement can still complete it. Truncated queries waiting for their known answers are
-// at most 64 at once. Unicast queries sent to port 5353 are received by whichever process
-// bound the port last, as the kernel delivers them; multicast ones reach every process.
+// at most 64 at once. Queries sent by unicast to port 5353 (RFC 6762 section 5.5, rare) are
+// not received: the sockets are bound to the group addresses.
 package discovery
