@@ -61,9 +61,14 @@ func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery: advertise: %w", err)
 	}
+	ifs := conn.interfaces()
+	if err := usableIfaces(ifs, cfg.Interfaces); err != nil {
+		_ = conn.close()
+		return nil, fmt.Errorf("discovery: advertise: %w", err)
+	}
 	if len(ecfg.addrs) == 0 {
 		ev := cfg.Log.Info()
-		for _, ifc := range conn.interfaces() {
+		for _, ifc := range ifs {
 			if as := linkAddrs(ifc, nil); len(as) > 0 {
 				ev = ev.Strs(ifc.name, addrStrings(as))
 			}

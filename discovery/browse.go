@@ -108,6 +108,11 @@ func browse(ctx context.Context, cfg BrowseConfig, watch bool, event func(Event)
 func browseOn(ctx context.Context, conn pconn, log *zerolog.Logger, watch bool, event func(Event)) error {
 	defer func() { _ = conn.close() }()
 	b := &browser{log: log, conn: conn, watch: watch, event: event}
+	ifs := conn.interfaces()
+	if err := usableIfaces(ifs, nil); err != nil {
+		return fmt.Errorf("discovery: browse: %w", err)
+	}
+	b.setInterfaces(ifs)
 	return b.run(ctx)
 }
 
@@ -224,7 +229,9 @@ func (b *browser) run(ctx context.Context) error {
 			}
 		}
 	}()
-	b.setInterfaces(b.conn.interfaces())
+	if b.ifaces == nil {
+		b.setInterfaces(b.conn.interfaces())
+	}
 	nextPTR, every := time.Now(), firstRequery
 	nextPoll := time.Now().Add(pollInterfaces)
 	timer := time.NewTimer(0)

@@ -48,7 +48,8 @@ type sysConn struct {
 	joined map[int]netIface // by index: the interfaces in use
 }
 
-// openSysConn opens the sockets. only restricts mDNS to the named interfaces.
+// openSysConn opens the sockets. only restricts mDNS to the named interfaces; the groups are
+// joined on them by the first call to interfaces (check it with usableIfaces).
 func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, error) {
 	c := &sysConn{log: log, only: only, querier: querier, pkts: make(chan inPacket, 256),
 		done: make(chan struct{}), joined: map[int]netIface{}, g6: map[int]*ipv6.PacketConn{}}
@@ -92,22 +93,23 @@ func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, er
 		c.wg.Add(1)
 		go c.read6(c.q6c, 0)
 	}
-	ifs := c.interfaces()
-	usable := false
-	for _, ifc := range ifs {
-		usable = usable || ifc.v4 || ifc.v6
-	}
-	if !usable {
-		_ = c.close()
-		switch {
-		case len(ifs) == 0 && len(only) > 0:
-			return nil, fmt.Errorf("interface %v is not up, or cannot carry multicast", only)
-		case len(ifs) == 0:
-			return nil, errors.New("no multicast-capable interface is up")
-		}
-		return nil, errors.New("cannot use UDP port 5353 on any interface (IPv4 or IPv6)")
-	}
 	return c, nil
+}
+
+// usableIfaces checks the first listing of a conn's interfaces: there must be one it can use.
+func usableIfaces(ifs []netIface, only []string) error {
+	for _, ifc := range ifs {
+		if ifc.v4 || ifc.v6 {
+			return nil
+		}
+	}
+	switch {
+	case len(ifs) == 0 && len(only) > 0:
+		return fmt.Errorf("interface %v is not up, or cannot carry multicast", only)
+	case len(ifs) == 0:
+		return errors.New("no multicast-capable interface is up (or none of those asked for)")
+	}
+	return errors.New("cannot use UDP port 5353 on any interface (IPv4 or IPv6)")
 }
 
 // open6 opens the IPv6 socket of interface ifi, bound to [ff02::fb%IFACE]:5353 and joined.
