@@ -69,7 +69,8 @@ func TestLabMultiHomed(t *testing.T) {
 }
 
 // TestLabInterfaceAdded: a server whose machine joins a second LAN while it runs becomes
-// discoverable there within 5 s, without a restart.
+// discoverable there within 5 s, without a restart; when its address there changes, the new
+// one is announced.
 func TestLabInterfaceAdded(t *testing.T) {
 	bin := labLanmsg(t)
 	lab := netlab.Up(t, 2)
@@ -91,7 +92,22 @@ func TestLabInterfaceAdded(t *testing.T) {
 	}
 	t.Logf("discoverable on the new interface %v after it was added", took)
 	labRun(t, lab, bin, 2, 15*time.Second, "send", "--to", "late", "via eth1").wantCode(0)
-	if got := messagesFrom(t, srv.stop()); !slices.Equal(got, []string{"198.19.0.12 via eth1"}) {
+
+	// Its address on the new LAN changes: the watcher sees the new one within seconds.
+	// (promote_secondaries: deleting the old address must not take the new one with it.)
+	if out, err := lab.Command(1, "sysctl", "-w", "net.ipv4.conf.eth1.promote_secondaries=1").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl: %v: %s", err, out)
+	}
+	for _, args := range [][]string{{"addr", "add", "198.19.0.21/24", "dev", "eth1"}, {"addr", "del", "198.19.0.11/24", "dev", "eth1"}} {
+		if out, err := lab.Command(1, "ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	watch.waitLine(procStdout, 5*time.Second, "the new address", func(l string) bool {
+		return strings.Contains(l, `"event":"change"`) && strings.Contains(l, `"addrs":["198.19.0.21"]`)
+	})
+	labRun(t, lab, bin, 2, 15*time.Second, "send", "--to", "late", "to the new address").wantCode(0)
+	if got := messagesFrom(t, srv.stop()); !slices.Equal(got, []string{"198.19.0.12 via eth1", "198.19.0.12 to the new address"}) {
 		t.Errorf("serve printed %q", got)
 	}
 }
