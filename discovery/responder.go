@@ -467,6 +467,9 @@ func (e *engine) answer(now time.Time, l *link, src netip.AddrPort, id uint16, q
 		knownTTL[k] = max(knownTTL[k], rr.Header().Ttl)
 	}
 	suppressed := func(rr dns.RR) bool {
+		if len(knownTTL) == 0 {
+			return false
+		}
 		ttl, ok := knownTTL[rrKey(rr)]
 		return ok && ttl >= rr.Header().Ttl/2 // section 7.1
 	}
@@ -611,9 +614,15 @@ func rrAddr(rr dns.RR) (netip.Addr, bool) {
 // and for news of the holder of the name we want back.
 func (e *engine) response(now time.Time, l *link, p *packet) {
 	ns := e.names()
-	ours := map[string]bool{}
-	for _, rr := range e.records(l).all(recordTTL) {
-		ours[rrKey(rr)] = true
+	var ours map[string]bool // our records on l, built when a record has our name
+	isOurs := func(rr dns.RR) bool {
+		if ours == nil {
+			ours = map[string]bool{}
+			for _, o := range e.records(l).all(recordTTL) {
+				ours[rrKey(o)] = true
+			}
+		}
+		return ours[rrKey(rr)]
 	}
 	wanted := ""
 	if e.renamed() {
@@ -631,7 +640,7 @@ func (e *engine) response(now time.Time, l *link, p *packet) {
 		case wanted != "" && sameName(h.Name, wanted):
 			e.holderNews(now, r.rr)
 		case sameName(h.Name, ns.instance):
-			if h.Ttl == 0 || ours[rrKey(r.rr)] {
+			if h.Ttl == 0 || isOurs(r.rr) {
 				continue
 			}
 			if h.Rrtype == dns.TypeSRV || h.Rrtype == dns.TypeTXT {
