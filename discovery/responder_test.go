@@ -225,6 +225,16 @@ func TestQUAndQMAnswers(t *testing.T) {
 	if len(m) != 1 || m[0].dst != group4 || !carries(m[0], serviceFQDN, dns.TypePTR) {
 		t.Fatalf("QM answer: %+v", m)
 	}
+	// A third host that only listens heard the QM answer, and not the QU one.
+	var heard []*dns.Msg
+	for _, p := range s.heard[2] {
+		if p.from == "box" && !p.at.Before(t0) {
+			heard = append(heard, p.msg)
+		}
+	}
+	if len(heard) != 1 || heard[0] != m[0].msg {
+		t.Errorf("a listening host heard %d answers since the QU question, want only the QM one", len(heard))
+	}
 	if d := m[0].at.Sub(t1); d < sharedDelayMin || d > sharedDelayMax {
 		t.Errorf("QM answer delayed %v, want 20-120ms", d)
 	}

@@ -44,6 +44,8 @@ type sim struct {
 	log   []simPkt
 	// peer, if set, sees every packet a host sends and may answer with raw packets.
 	peer func(p simPkt) []simPkt
+	// heard is what a host that only listens, on each link, receives: the multicast packets.
+	heard map[int][]simPkt
 }
 
 type syncBuf struct {
@@ -102,6 +104,12 @@ func (h *simHost) addr(link int) netip.Addr {
 // or to the unicast destination, and logs it.
 func (s *sim) deliver(p simPkt) {
 	s.log = append(s.log, p)
+	if p.dst.Addr().IsMulticast() {
+		if s.heard == nil {
+			s.heard = map[int][]simPkt{}
+		}
+		s.heard[p.link] = append(s.heard[p.link], p)
+	}
 	b, err := p.msg.Pack()
 	if err != nil {
 		s.t.Fatalf("pack %v: %v", p.msg, err)
