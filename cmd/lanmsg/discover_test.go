@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 type fakeLAN struct {
 	services []discovery.Service
 	events   []discovery.Event // for Watch; if nil, services are added
+	browsed  []discovery.BrowseConfig
 	block    bool              // keep browsing until ctx ends, as mDNS does
 
 	mu         sync.Mutex
@@ -33,7 +35,10 @@ type fakeLAN struct {
 	advErr     error
 }
 
-func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found func(discovery.Service)) error {
+func (f *fakeLAN) Browse(ctx context.Context, cfg discovery.BrowseConfig, found func(discovery.Service)) error {
+	f.mu.Lock()
+	f.browsed = append(f.browsed, cfg)
+	f.mu.Unlock()
 	for _, s := range f.services {
 		if ctx.Err() != nil {
 			return nil
@@ -147,6 +152,23 @@ func TestBrowseWatch(t *testing.T) {
 	_, out, _ = runFake(t, &fakeLAN{services: []discovery.Service{k}}, "", "browse", "--json", "--timeout", "100ms")
 	if strings.Contains(out, `"event"`) {
 		t.Errorf("plain browse printed an event field: %s", out)
+	}
+}
+
+// --interface may be repeated; every name reaches discovery.
+func TestInterfaceRepeatable(t *testing.T) {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		t.Fatalf("interfaces: %v %v", ifs, err)
+	}
+	a, b := ifs[0].Name, ifs[len(ifs)-1].Name
+	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050")}}
+	code, _, errOut := runFake(t, l, "", "browse", "--timeout", "100ms", "--interface", a, "--interface", b)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if len(l.browsed) != 1 || !slices.Equal(l.browsed[0].Interfaces, []string{a, b}) {
+		t.Errorf("browse asked discovery for %+v, want interfaces [%s %s]", l.browsed, a, b)
 	}
 }
 
