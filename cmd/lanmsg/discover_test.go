@@ -27,7 +27,7 @@ type fakeLAN struct {
 	services []discovery.Service
 	events   []discovery.Event // for Watch; if nil, services are added
 	browsed  []discovery.BrowseConfig
-	block    bool              // keep browsing until ctx ends, as mDNS does
+	block    bool // keep browsing until ctx ends, as mDNS does
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
