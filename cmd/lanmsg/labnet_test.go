@@ -66,6 +66,17 @@ func TestLabMultiHomed(t *testing.T) {
 		t.Errorf("LAN A lists %+v", found)
 	}
 	only.stop()
+
+	// The other way round: a client on both LANs, with --interface eth1, sees only LAN B.
+	a := labServe(t, lab, bin, 2, "mh2", "--name", "on A")
+	b := labServe(t, lab, bin, 3, "mh3", "--name", "on B")
+	p = labRun(t, lab, bin, 1, 15*time.Second, "browse", "--json", "--timeout", "1500ms", "--interface", "eth1")
+	p.wantCode(0)
+	if out := strings.Join(p.output(procStdout), "\n"); strings.Contains(out, `"on A"`) || !strings.Contains(out, `"on B"`) {
+		t.Errorf("browse --interface eth1 on h1 printed:\n%s", out)
+	}
+	a.stop()
+	b.stop()
 }
 
 // TestLabInterfaceAdded: a server whose machine joins a second LAN while it runs becomes
