@@ -47,8 +47,9 @@ type Advertiser struct {
 }
 
 // Advertise probes for name conflicts on every interface in use, then answers queries and
-// announces. It returns once the service is being answered on some interface; the rest
-// (announcements, new interfaces, renames and reclaims) goes on in the background.
+// announces. It returns once the service is being answered on some interface, or at once when
+// no interface is usable yet (it then starts when one comes up); the rest (announcements, new
+// interfaces, renames and reclaims) goes on in the background.
 func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 	if cfg.Log == nil {
 		return nil, errors.New("discovery: advertise: Log is required")
@@ -63,8 +64,8 @@ func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 	}
 	ifs := conn.interfaces()
 	if err := usableIfaces(ifs, cfg.Interfaces); err != nil {
-		_ = conn.close()
-		return nil, fmt.Errorf("discovery: advertise: %w", err)
+		// A laptop started offline: advertise once an interface comes up.
+		cfg.Log.Warn().Err(err).Msg("discovery: no usable network interface yet; advertising as soon as one comes up")
 	}
 	if len(ecfg.addrs) == 0 {
 		ev := cfg.Log.Info()
@@ -137,13 +138,14 @@ func engineConfigFor(cfg AdvertiseConfig) (engineConfig, error) {
 func advertiseOn(ctx context.Context, conn pconn, ecfg engineConfig, now func() time.Time) (*Advertiser, error) {
 	a := &Advertiser{log: ecfg.log, conn: conn, e: newEngine(ecfg), live: make(chan struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	a.e.setInterfaces(now(), conn.interfaces())
-	if len(a.e.links) == 0 {
-		_ = conn.close()
-		return nil, errors.New("discovery: advertise: no usable address on any multicast-capable interface")
-	}
 	a.wg.Add(2)
 	go a.receive(now)
 	go a.run(now)
+	if len(a.e.links) == 0 {
+		// Nothing to probe on yet: the interfaces are polled, and probing starts on the
+		// first usable one.
+		return a, nil
+	}
 	select {
 	case <-a.live:
 		return a, nil

@@ -200,3 +200,41 @@ func TestWatchPassiveObservationOfFailure(t *testing.T) {
 		}
 	}
 }
+
+// A server started with no usable interface (a laptop offline) starts advertising when one
+// comes up, without a restart.
+func TestMemNetAdvertiseWhenInterfaceComesUp(t *testing.T) {
+	var mn memNet
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn := mn.conn(11, false)
+	ifs := conn.interfaces()
+	conn.setInterfaces(nil)
+	a, err := advertiseOn(ctx, conn, engineConfig{instance: "offline", host: "h11", port: 1, txt: []string{"v=1"}, log: testLog(t)}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if s := a.Service(); len(s.Addrs) != 0 {
+		t.Fatalf("advertises %v with no interface", s.Addrs)
+	}
+	up := time.Now()
+	conn.setInterfaces(ifs)
+	var took time.Duration
+	err = browseOn(ctx, mn.conn(50, true), testLog(t), true, func(ev Event) {
+		if ev.Kind == Added && ev.Service.Instance == "offline" {
+			took = time.Since(up)
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took == 0 {
+		t.Fatal("never found after its interface came up")
+	}
+	t.Logf("found %v after the interface came up", took)
+	if took > 5*time.Second {
+		t.Errorf("found %v after the interface came up, want within 5s", took)
+	}
+}

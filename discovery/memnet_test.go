@@ -72,7 +72,18 @@ func (c *memConn) write(b []byte, ifIndex int, dst netip.AddrPort) error {
 	return nil
 }
 
-func (c *memConn) interfaces() []netIface { return c.ifaces }
+func (c *memConn) interfaces() []netIface {
+	c.net.mu.Lock()
+	defer c.net.mu.Unlock()
+	return c.ifaces
+}
+
+// setInterfaces changes what interfaces returns (an interface coming up or going away).
+func (c *memConn) setInterfaces(ifs []netIface) {
+	c.net.mu.Lock()
+	defer c.net.mu.Unlock()
+	c.ifaces = ifs
+}
 
 func (c *memConn) close() error {
 	c.once.Do(func() { close(c.done) })
