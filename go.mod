@@ -5,6 +5,8 @@ go 1.25.0
 require (
 	github.com/alecthomas/kong v1.17.0
 	github.com/hashicorp/mdns v1.0.7
+	github.com/mattn/go-colorable v0.1.14
+	github.com/mattn/go-runewidth v0.0.31
 	github.com/miekg/dns v1.1.73
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/rs/zerolog v1.35.1
@@ -14,7 +16,7 @@ require (
 )
 
 require (
-	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/clipperhouse/uax29/v2 v2.2.0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 )

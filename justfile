@@ -41,6 +41,18 @@ bench: build
     cat bin/gobench.txt
     bin/lanmsg-load bench -bin bin/lanmsg -gobench bin/gobench.txt
 
+# Vet (tests included) and build the binaries for windows, darwin and freebsd, amd64 and arm64.
+cross:
+    bash .ci/cross
+
+# Throughput against an earlier version REF (a commit or tag), run by run in one go.
+bench-against REF: build
+    rm -rf bin/ref && git worktree add --detach bin/ref {{REF}}
+    cd bin/ref && go build -o ../lanmsg-ref ./cmd/lanmsg
+    git worktree remove --force bin/ref
+    go build -o bin/lanmsg-load ./cmd/lanmsg-load
+    bin/lanmsg-load bench -bin bin/lanmsg -baseline bin/lanmsg-ref -no-python -lines 0 -sessions 0
+
 # What CI runs.
 ci:
     bash .ci/run

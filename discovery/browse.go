@@ -71,7 +71,8 @@ type Event struct {
 // A/AAAA, asking follow-up questions while an answer is incomplete) and calls found once per
 // instance, as soon as it is complete, always from the goroutine that called Browse. It
 // returns nil when ctx is done, or an error if it cannot set up (for example no
-// multicast-capable interface).
+// multicast-capable interface) or cannot send its first query on any interface (for example
+// a firewall blocks it).
 func Browse(ctx context.Context, cfg BrowseConfig, found func(Service)) error {
 	return browse(ctx, cfg, false, func(ev Event) {
 		if ev.Kind == Added {
@@ -236,7 +237,7 @@ func (b *browser) run(ctx context.Context) error {
 	nextPoll := time.Now().Add(pollInterfaces)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for {
+	for first := true; ; first = false {
 		now := time.Now()
 		b.now = now
 		if !now.Before(nextPoll) {
@@ -244,7 +245,12 @@ func (b *browser) run(ctx context.Context) error {
 			nextPoll = now.Add(pollInterfaces)
 		}
 		if !now.Before(nextPTR) {
-			b.send(ptrQuery)
+			if err := b.send(ptrQuery); err != nil && first {
+				// Not one copy of the first query went out (a firewall, or
+				// macOS's Local Network permission): nothing can answer, so
+				// say why rather than find nothing.
+				return fmt.Errorf("discovery: browse: send query: %w", err)
+			}
 			nextPTR = now.Add(every)
 			every = min(every*2, maxRequery)
 		}
@@ -308,20 +314,30 @@ func (b *browser) emit(ctx context.Context) bool {
 	return ctx.Err() == nil
 }
 
-// send multicasts a query on every interface in use, over each family it carries.
-func (b *browser) send(pk []byte) {
+// send multicasts a query on every interface in use, over each family it carries. It fails
+// only when not one copy went out.
+func (b *browser) send(pk []byte) error {
+	var firstErr error
+	sent := 0
 	for _, ifc := range b.ifaces {
-		if ifc.v4 {
-			if err := b.conn.write(pk, ifc.index, group4); err != nil {
-				b.log.Debug().Err(err).Str("iface", ifc.name).Msg("discovery: send query")
+		for _, dst := range []netip.AddrPort{group4, group6} {
+			if (dst == group4 && !ifc.v4) || (dst == group6 && !ifc.v6) {
+				continue
 			}
-		}
-		if ifc.v6 {
-			if err := b.conn.write(pk, ifc.index, group6); err != nil {
-				b.log.Debug().Err(err).Str("iface", ifc.name).Msg("discovery: send query over IPv6")
+			if err := b.conn.write(pk, ifc.index, dst); err != nil {
+				b.log.Debug().Err(err).Str("iface", ifc.name).Str("to", dst.String()).Msg("discovery: send query")
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", ifc.name, err)
+				}
+				continue
 			}
+			sent++
 		}
 	}
+	if sent == 0 && firstErr != nil {
+		return firstErr
+	}
+	return nil
 }
 
 func (b *browser) setInterfaces(ifs []netIface) {
@@ -371,7 +387,7 @@ func (b *browser) maintain(now time.Time) time.Time {
 	if len(refresh) > 0 {
 		m := &dns.Msg{Question: refresh, Compress: true}
 		if pk, err := m.Pack(); err == nil {
-			b.send(pk)
+			_ = b.send(pk) // logged; the next refresh tries again
 		}
 	}
 	return wake
@@ -788,7 +804,7 @@ func (b *browser) followUps(now time.Time) {
 	if pk == nil {
 		return
 	}
-	b.send(pk)
+	_ = b.send(pk) // logged; the instance is asked about again
 }
 
 // followUpQuery builds one query asking what the due incomplete instances still lack, longest

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/lanmsg/lanmsg/transport"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // Client defaults.
@@ -35,6 +37,11 @@ var (
 	// ErrNoExtension: the server did not answer a hello: it speaks only the
 	// plain protocol (or is not a lanmsg server).
 	ErrNoExtension = errors.New("the server did not answer !HELLO: it does not support receipts or chat")
+
+	// ErrOversizeEvent: the server sent a frame larger than any lanmsg
+	// server sends (MaxEventSize of the client's MaxPayload). The session
+	// ends before any of it is buffered.
+	ErrOversizeEvent = errors.New("the server sent a frame larger than a lanmsg server sends")
 )
 
 // ClientConfig holds a client's limits. Zero values mean the defaults.
@@ -84,6 +91,9 @@ type Client struct {
 	ext     bool
 	welcome Event
 	acked   atomic.Int64
+	ponging atomic.Bool
+	pongMu  sync.Mutex    // a pong never follows !DISCONNECT, or the server's close would be a reset
+	closing bool          // under pongMu: !DISCONNECT is being sent
 	done    chan struct{} // closed when the reader goroutine ends
 	readErr error         // why it ended; read after done
 }
@@ -134,16 +144,20 @@ func (c *Client) hello() error {
 // read reads the server's events until the connection ends.
 func (c *Client) read(welcomed chan<- Event) {
 	defer close(c.done)
-	// Events carry other participants' messages, escaped as JSON: allow
-	// for that over the payload limit. Memory still follows the bytes
-	// that arrive.
-	// Events carry other participants' messages, escaped as JSON, of
-	// whatever size their limit allows: accept any frame. Memory still
-	// follows the bytes that arrive.
-	fr := transport.NewReader(c.nc, transport.MaxPayloadLimit)
+	// A lanmsg server sends no event larger than MaxEventSize of the
+	// payload limit: a larger frame ends the session before any of it is
+	// buffered, so a hostile server cannot make the client's memory grow.
+	limit := MaxEventSize(c.cfg.MaxPayload)
+	fr := transport.NewReader(c.nc, limit)
+	var members map[string]bool // the chat's participants, to announce each join once
 	for {
 		p, err := fr.ReadFrame()
 		if err != nil {
+			var pe *transport.ProtocolError
+			if errors.As(err, &pe) && errors.Is(err, transport.ErrFrameTooLarge) {
+				err = fmt.Errorf("%w: %d bytes, where a lanmsg server sends at most %d to a client whose --max-payload is %d (%w)",
+					ErrOversizeEvent, pe.Length, limit, c.cfg.MaxPayload, transport.ErrFrameTooLarge)
+			}
 			c.readErr = err
 			return
 		}
@@ -151,20 +165,79 @@ func (c *Client) read(welcomed chan<- Event) {
 		if json.Unmarshal(p, &ev) != nil {
 			continue // not for us; the extension only ever sends JSON objects
 		}
+		if ev.Data != nil {
+			ev.Text, ev.Data = string(ev.Data), nil
+		}
 		switch ev.Type {
 		case EventWelcome:
+			members = make(map[string]bool, len(ev.Names))
+			for _, n := range ev.Names {
+				members[n] = true
+			}
 			select {
 			case welcomed <- ev:
 			default:
 			}
 		case EventAck:
 			c.acked.Store(ev.N)
+		case EventPing:
+			c.pong()
 		default:
+			if ev.Type == EventJoin || ev.Type == EventLeave {
+				if ev = presence(ev, members); ev.Name == "" && len(ev.Names) == 0 {
+					continue // only about people already announced (or us)
+				}
+			}
 			if c.cfg.OnEvent != nil {
 				c.cfg.OnEvent(ev)
 			}
 		}
 	}
+}
+
+// presence keeps, of a join or leave event, the names that change the set
+// of members known: the server announces joins in batches, which may name
+// people (this client included) already listed in its welcome.
+func presence(ev Event, members map[string]bool) Event {
+	if members == nil {
+		return ev
+	}
+	join := ev.Type == EventJoin
+	var kept []string
+	for _, n := range append(ev.Names, ev.Name) {
+		if n == "" || members[n] == join {
+			continue
+		}
+		if join {
+			members[n] = true
+		} else {
+			delete(members, n)
+		}
+		kept = append(kept, n)
+	}
+	ev.Name, ev.Names = "", nil
+	if len(kept) == 1 && ev.More == 0 {
+		ev.Name = kept[0]
+	} else {
+		ev.Names = kept
+	}
+	return ev
+}
+
+// pong answers the server's ping, from its own goroutine so that a server
+// that does not read never blocks the reader; one at a time.
+func (c *Client) pong() {
+	if !c.ponging.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer c.ponging.Store(false)
+		c.pongMu.Lock()
+		defer c.pongMu.Unlock()
+		if !c.closing {
+			_ = c.w.WriteFrame([]byte(pongFrame))
+		}
+	}()
 }
 
 // Extended reports whether this is an extended session.
@@ -178,6 +251,20 @@ func (c *Client) Welcome() Event { return c.welcome }
 // output: the first Acked messages sent are delivered. Only extended
 // sessions have receipts.
 func (c *Client) Acked() int64 { return c.acked.Load() }
+
+// Err reports why an extended session's connection ended, once Done is
+// closed; nil before that.
+func (c *Client) Err() error {
+	if c.done == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return c.endErr()
+	default:
+		return nil
+	}
+}
 
 // Done is closed when an extended session's connection has ended; nil for a
 // plain session.
@@ -265,6 +352,9 @@ func (c *Client) Close() error {
 		default:
 		}
 	}
+	c.pongMu.Lock()
+	c.closing = true
+	c.pongMu.Unlock()
 	if err := c.w.WriteFrame([]byte(transport.Disconnect)); err != nil {
 		return c.writeErr(err)
 	}
@@ -335,8 +425,8 @@ func (c *Client) confirmErr(err error) error {
 		return nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the server did not close the connection within %v of !DISCONNECT (%w)", ErrNotConfirmed, c.cfg.ConfirmTimeout, os.ErrDeadlineExceeded)
-	case errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, syscall.ECONNRESET)
+	case neterr.Reset(err):
+		return fmt.Errorf("%w: the server reset the connection (it may have refused the session, hit a limit, or be shutting down) (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	case errors.Is(err, transport.ErrTruncated):
 		return fmt.Errorf("%w: the connection ended in the middle of a frame from the server (%w)", ErrNotConfirmed, err)
 	default:
@@ -353,7 +443,7 @@ func (c *Client) writeErr(err error) error {
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: the server stopped reading (nothing was taken for %v) (%w)", ErrNotConfirmed, c.cfg.WriteTimeout, os.ErrDeadlineExceeded)
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case neterr.Reset(err):
 		c.awaitReader()
 		return fmt.Errorf("%w: the server closed or reset the connection while messages were being sent (%w)", ErrNotConfirmed, unwrapSyscall(err))
 	}

@@ -14,6 +14,19 @@ const (
 	DefaultIdleTimeout   = 5 * time.Minute
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout   = 30 * time.Second
+	// DefaultMaxSessionsPerHost leaves most of DefaultMaxSessions to
+	// others when one address takes all it can; no real LAN host needs
+	// more.
+	DefaultMaxSessionsPerHost = 64
+	// DefaultMinRate and DefaultMinRateWindow: a frame under way must
+	// bring 1 KiB a second, measured over 10 s windows.
+	DefaultMinRate       = 1 << 10
+	DefaultMinRateWindow = 10 * time.Second
+	// MaxMinRateWindow bounds MinRateWindow.
+	MaxMinRateWindow = time.Minute
+	// DefaultPingInterval: the server pings chat participants this often,
+	// and drops one silent for two intervals.
+	DefaultPingInterval = 30 * time.Second
 )
 
 // Config holds a server's limits. The zero value of a field means its
@@ -44,6 +57,30 @@ type Config struct {
 	// extended session (chat events). A client that falls further behind
 	// is disconnected, so a stuck chat participant never slows the others.
 	SendQueue int
+
+	// SendTimeout drops a participant of an extended session whose socket
+	// takes no bytes for this long.
+	SendTimeout time.Duration
+
+	// MaxSessionsPerHost is how many sessions one client address may hold
+	// at once. Connections beyond it are reset at once, and logged.
+	MaxSessionsPerHost int
+
+	// MemoryBudget bounds, in bytes, what the server holds on behalf of
+	// all its peers together: frames being read, output waiting to be
+	// written, chat events queued or being sent. Past it, the sessions
+	// holding the most are reset until the rest fits.
+	MemoryBudget int64
+
+	// MinRate is the fewest bytes per second a frame under way must bring,
+	// measured over windows of MinRateWindow; a slower session is reset.
+	// Negative: no minimum.
+	MinRate       int
+	MinRateWindow time.Duration
+
+	// PingInterval is how often chat participants are pinged; one that
+	// sends nothing, not even the answer, for two intervals is dropped.
+	PingInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -65,7 +102,37 @@ func (c Config) withDefaults() Config {
 	if c.SendQueue == 0 {
 		c.SendQueue = DefaultSendQueue
 	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
+	}
+	if c.MaxSessionsPerHost == 0 {
+		c.MaxSessionsPerHost = DefaultMaxSessionsPerHost
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = max(DefaultMemoryBudget, c.minMemoryBudget())
+	}
+	if c.MinRate == 0 {
+		c.MinRate = DefaultMinRate
+	}
+	if c.MinRateWindow == 0 {
+		c.MinRateWindow = DefaultMinRateWindow
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
 	return c
+}
+
+// minMemoryBudget is the least budget that holds what one busy session may:
+// its largest message at every stage (read, formatted for the output at six
+// bytes per byte at worst, in JSON, and as a chat event in base64), a batch
+// being filled, and the output it has handed over and not yet seen written.
+func (c Config) minMemoryBudget() int64 {
+	p := c.MaxPayload
+	if p == 0 {
+		p = transport.DefaultMaxPayload
+	}
+	return int64(p)*10 + maxInflight + 1<<20
 }
 
 // Validate reports every limit that is out of range.
@@ -81,10 +148,23 @@ func (c Config) Validate() error {
 	if c.MaxSessions < 0 {
 		errs = append(errs, fmt.Errorf("max sessions %d is negative", c.MaxSessions))
 	}
+	if c.MaxSessionsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("max sessions per host %d is negative", c.MaxSessionsPerHost))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("memory budget %d is negative", c.MemoryBudget))
+	}
+	if least := c.minMemoryBudget(); c.MemoryBudget > 0 && c.MemoryBudget < least {
+		errs = append(errs, fmt.Errorf("memory budget %d is under %d bytes (%d MiB), what one session may need for a message of the largest size", c.MemoryBudget, least, least>>20))
+	}
+	if c.MinRateWindow < 0 || c.MinRateWindow > MaxMinRateWindow {
+		errs = append(errs, fmt.Errorf("min rate window %v is out of range (0 to %v)", c.MinRateWindow, MaxMinRateWindow))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"idle timeout", c.IdleTimeout}, {"header timeout", c.HeaderTimeout}, {"read timeout", c.ReadTimeout}} {
+	}{{"idle timeout", c.IdleTimeout}, {"header timeout", c.HeaderTimeout}, {"read timeout", c.ReadTimeout},
+		{"send timeout", c.SendTimeout}, {"ping interval", c.PingInterval}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}

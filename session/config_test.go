@@ -70,6 +70,13 @@ func TestConfigDefaults(t *testing.T) {
 		HeaderTimeout: DefaultHeaderTimeout,
 		ReadTimeout:   DefaultReadTimeout,
 		SendQueue:     DefaultSendQueue,
+		SendTimeout:   DefaultSendTimeout,
+
+		MaxSessionsPerHost: DefaultMaxSessionsPerHost,
+		MemoryBudget:       DefaultMemoryBudget,
+		MinRate:            DefaultMinRate,
+		MinRateWindow:      DefaultMinRateWindow,
+		PingInterval:       DefaultPingInterval,
 	}
 	if got := srv.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)

@@ -31,6 +31,9 @@ const (
 	reasonReadError  = "read error"
 	reasonOutput     = "output failed"
 	reasonSlowReader = "not reading what the server sends (send queue full)"
+	reasonBudget     = "memory budget exhausted: this peer held the most"
+	reasonTooSlow    = "sending too slowly (under --min-rate inside a frame)"
+	reasonNoPong     = "no answer to the server's pings"
 )
 
 // conn is the server side of one session.
@@ -46,21 +49,56 @@ type conn struct {
 
 	stopping atomic.Bool // set by interrupt
 	dropped  atomic.Bool // set by dropSlow
+	shed     atomic.Bool // set by shedBudget
+	host     hostKey     // the peer's address, for the per-host limit
 
-	ext *extSession // nil in a plain session; set by the session goroutine before any other use
+	acct   account       // what the session holds of the server's memory budget
+	cancel chan struct{} // closed when the session is shed: stop waiting for the output
+
+	// Output handed to the server's output and not yet written.
+	outMu      sync.Mutex
+	outPending int64         // bytes
+	outErr     error         // why the output failed this session
+	outWritten chan struct{} // one token: a batch of the session's was written
+
+	ext  *extSession                // nil in a plain session; set by the session goroutine before any other use
+	extp atomic.Pointer[extSession] // ext, for other goroutines (shedding)
 
 	// Used only by the session goroutine, through deadlineReader.
 	fr          *transport.Reader
 	lastRead    time.Time
 	headerStart time.Time
 	flushed     time.Time // when the last output write returned
+	rateStart   time.Time // the start of the current --min-rate window inside a frame
+	rateBytes   int       // bytes received in that window
 }
 
-func newConn(s *Server, id uint64, nc net.Conn) *conn {
-	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now()}
+func newConn(s *Server, id uint64, nc net.Conn, host hostKey) *conn {
+	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host,
+		cancel: make(chan struct{}), outWritten: make(chan struct{}, 1)}
+	c.acct = account{b: s.budget, onShed: c.shedBudget}
 	c.fr = transport.NewReader((*deadlineReader)(c), s.cfg.MaxPayload)
 	return c
 }
+
+// shedBudget ends the session because the server's memory budget ran out
+// and this session held the most: its queued events are released and the
+// connection reset at once, and a wait for the output is abandoned.
+func (c *conn) shedBudget() {
+	c.shed.Store(true)
+	close(c.cancel)
+	c.srv.log.Warn().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int64("held_bytes", c.acct.held.Load()).
+		Int64(fieldLimit, c.srv.budget.limit).Msg("memory budget exhausted: resetting the peer that holds the most (raise --memory-budget if this is legitimate load)")
+	c.stopping.Store(true)
+	if e := c.extSession(); e != nil {
+		e.abandon()
+	}
+	c.srv.out.drop(c)
+	reset(c.nc)
+}
+
+// extSession returns c.ext once the session goroutine has set it.
+func (c *conn) extSession() *extSession { return c.extp.Load() }
 
 // interrupt makes the session's read fail at once; the session then writes
 // what it has read and ends.
@@ -81,6 +119,20 @@ func (c *conn) serve() {
 		}
 		return true
 	}
+	// drainOut also waits until everything handed to the output is
+	// written: before a close that confirms it, or that says it is not.
+	drainOut := func() bool {
+		err := out.flush()
+		if err == nil {
+			err = c.waitOutput(0)
+			c.flushed = time.Now()
+		}
+		if err != nil {
+			c.finish(reasonOutput, err, false)
+			return false
+		}
+		return true
+	}
 	msg := Message{Session: c.id, Peer: c.peer}
 	first := true
 	for {
@@ -91,11 +143,13 @@ func (c *conn) serve() {
 		}
 		p, err := c.fr.ReadFrame()
 		if err != nil {
-			if !writeOut() {
+			if !drainOut() {
 				return
 			}
 			reason, graceful := c.classify(err)
-			if graceful {
+			if graceful || reason == reasonShutdown {
+				// The server interrupted the read itself: its "i/o
+				// timeout" is not news.
 				err = nil
 			}
 			c.finish(reason, err, graceful)
@@ -111,7 +165,7 @@ func (c *conn) serve() {
 		}
 		if len(p) > 0 && p[0] == '!' {
 			if string(p) == transport.Disconnect {
-				if writeOut() {
+				if drainOut() {
 					c.finish(reasonDisconnect, nil, true)
 				}
 				return
@@ -127,7 +181,7 @@ func (c *conn) serve() {
 		msg.Time, msg.Text = c.lastRead, p
 		out.add(&msg)
 		if c.ext != nil && c.ext.hello.Chat {
-			c.srv.room.broadcast(encodeEvent(Event{Type: EventMessage, Name: c.ext.name, Text: string(p), Time: msg.Time}), c.id)
+			c.srv.room.broadcast(messageEvent(c.ext.name, p, msg.Time), c.id)
 		}
 		if out.full() && !writeOut() {
 			return
@@ -152,46 +206,125 @@ func (o *outBatch) add(m *Message) {
 	o.batch = o.c.srv.format.Append(o.batch, m)
 	o.n++
 	o.size += int64(len(m.Text))
+	o.c.acct.setBatch(cap(o.batch))
 }
 
 func (o *outBatch) full() bool { return len(o.batch) >= batchSize }
 
-// flush writes the batch to the output, counts its messages and, in an
-// extended session, sends the receipt for them.
+// flush hands the batch to the server's output, first waiting, if the
+// session already has maxInflight bytes there, until enough is written.
+// The output counts its messages and sends the receipt once it is written.
+// It returns the output's error, if it failed before.
 func (o *outBatch) flush() error {
-	if o.bp == nil {
-		return nil
-	}
 	c := o.c
-	err := c.srv.out.write(o.batch)
+	if o.bp == nil {
+		return c.outError()
+	}
+	b := &batch{c: c, bp: o.bp, buf: o.batch, n: o.n, size: o.size}
+	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
+	size := int64(cap(b.buf))
+	// The batch's memory moves from the one being filled to the ones
+	// handed over, still the session's.
+	c.acct.setBatch(0)
+	c.acct.charge(size)
+	// (A batch larger than that, one huge message, waits for all before it.)
+	if err := c.waitOutput(max(0, maxInflight-size)); err != nil {
+		c.written(b, err)
+		return err
+	}
+	c.outMu.Lock()
+	c.outPending += size
+	c.outMu.Unlock()
+	err := c.srv.out.submit(b)
+	if err != nil {
+		c.written(b, err)
+	} else if c.shed.Load() {
+		// Shed while the batch was being filled: shedBudget's drop may
+		// have come before it was queued.
+		c.srv.out.drop(c)
+	}
 	c.flushed = time.Now()
-	if err == nil {
-		total := c.messages.Add(o.n)
-		c.bytes.Add(o.size)
-		if c.ext != nil {
-			c.ext.ack(total)
+	return err
+}
+
+// written is the output's report that b was written (err nil), or not.
+// Batches of a session are reported in the order they were handed over.
+func (c *conn) written(b *batch, err error) {
+	size := int64(cap(b.buf))
+	c.outMu.Lock()
+	c.outPending -= size
+	if err != nil && c.outErr == nil {
+		c.outErr = err
+	}
+	c.outMu.Unlock()
+	if b.n > 0 && err == nil {
+		total := c.messages.Add(b.n)
+		c.bytes.Add(b.size)
+		if e := c.extSession(); e != nil {
+			e.ack(total)
 		}
 	}
-	if cap(o.batch) <= 2*batchSize { // not one grown for a huge message
-		*o.bp = o.batch[:0]
-		batches.Put(o.bp)
+	if cap(b.buf) <= 2*batchSize { // not one grown for a huge message
+		*b.bp = b.buf[:0]
+		batches.Put(b.bp)
 	}
-	o.bp, o.batch, o.n, o.size = nil, nil, 0, 0
-	return err
+	c.acct.charge(-size)
+	select {
+	case c.outWritten <- struct{}{}:
+	default:
+	}
+}
+
+// waitOutput waits until at most limit bytes of the session's output wait
+// to be written, and returns the output's error if it failed.
+func (c *conn) waitOutput(limit int64) error {
+	for {
+		c.outMu.Lock()
+		pending, err := c.outPending, c.outErr
+		c.outMu.Unlock()
+		if err != nil {
+			return err
+		}
+		if pending <= limit {
+			return nil
+		}
+		select {
+		case <-c.outWritten:
+		case <-c.cancel:
+			return errShed
+		}
+	}
+}
+
+// outError is the output's error for this session, if any.
+func (c *conn) outError() error {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return c.outErr
 }
 
 // startExt turns the session into an extended one after a hello.
 func (c *conn) startExt(h Hello) {
-	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.dropSlow)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		// The kernel's buffer for what the server sends: left to grow,
+		// each participant that stops reading takes up to 4 MiB of kernel
+		// memory, and a thousand of them push the whole machine's TCP
+		// into memory pressure, where new connections stall for seconds.
+		_ = tc.SetWriteBuffer(extSocketBuffer)
+	}
+	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.srv.cfg.SendTimeout, &c.acct, c.dropSlow)
+	c.extp.Store(c.ext)
+	if c.shed.Load() {
+		c.ext.abandon() // shed before the session had its queue
+	}
 	if h.Chat {
 		want := truncateName(h.Name)
 		if want == "" {
 			want = c.peer
 		}
 		c.srv.room.join(c, want)
-		c.srv.room.broadcast(encodeEvent(Event{Type: EventJoin, Name: c.ext.name, Time: time.Now()}), c.id)
 	} else {
-		c.ext.send(encodeEvent(Event{Type: EventWelcome}))
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome})
 	}
 	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
 	if h.Chat {
@@ -207,10 +340,13 @@ func (c *conn) control(p []byte) []byte {
 	switch {
 	case len(p) > 1 && p[1] == '!':
 		return p[1:]
+	case string(p) == pongFrame:
+		// Liveness: reading it was the point.
 	case string(p) == whoRequest:
-		c.ext.send(encodeEvent(Event{Type: EventWho, Names: c.srv.room.names()}))
+		names, more := listNames(c.srv.room.names())
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now()})
 	default:
-		c.ext.send(encodeEvent(Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front"}))
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front", Time: time.Now()})
 	}
 	return nil
 }
@@ -249,8 +385,12 @@ func (c *conn) dropSlow() {
 func (c *conn) classify(err error) (reason string, graceful bool) {
 	var pe *transport.ProtocolError
 	switch {
+	case c.shed.Load():
+		return reasonBudget, false
 	case c.dropped.Load():
 		return reasonSlowReader, false
+	case errors.Is(err, errTooSlow):
+		return reasonTooSlow, false
 	case errors.Is(err, io.EOF):
 		return reasonEOF, true
 	case c.stopping.Load():
@@ -259,6 +399,9 @@ func (c *conn) classify(err error) (reason string, graceful bool) {
 		return reasonProtocol, false
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.fr.State() == transport.Idle {
+			if c.ext != nil && c.ext.hello.Chat {
+				return reasonNoPong, false
+			}
 			return reasonIdle, false
 		}
 		return reasonStalled, false
@@ -273,8 +416,8 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	// that a client starting its next session at once is not refused.
 	active := c.srv.unregister(c)
 	if c.ext != nil {
-		if c.ext.hello.Chat && c.srv.room.leave(c) {
-			c.srv.room.broadcast(encodeEvent(Event{Type: EventLeave, Name: c.ext.name, Time: time.Now()}), c.id)
+		if c.ext.hello.Chat {
+			c.srv.room.leave(c)
 		}
 		wait := drainTimeout
 		if graceful {
@@ -294,7 +437,11 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	}
 	if c.ext != nil {
 		<-c.ext.done // the writer fails at once on the closed connection
+		c.ext.abandon()
 	}
+	c.acct.setReading(0)
+	c.acct.setBatch(0)
+	c.srv.budget.drain(&c.acct) // output or events of the session may still be on their way
 	c.srv.end(c, active, reason, err)
 }
 
@@ -306,18 +453,54 @@ type deadlineReader conn
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	c := (*conn)(d)
+	// Whatever the reader has grown to holds memory on the peer's behalf.
+	c.acct.setReading(c.fr.Held())
+	for {
+		deadline, window := c.deadline(time.Now())
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
+			return 0, err
+		}
+		// Shutdown sets stopping before it moves the deadline into the
+		// past; a deadline set above may have overwritten that, so look
+		// again.
+		if c.stopping.Load() {
+			_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+		n, err := c.nc.Read(p)
+		c.lastRead = time.Now()
+		if c.fr.State() != transport.Idle {
+			c.rateBytes += n
+		}
+		if n == 0 && window && errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
+			// The --min-rate window ended, not the read timeout: check the
+			// rate, and read on if the client kept up.
+			if !c.rateOK(c.lastRead) {
+				return 0, errTooSlow
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// errTooSlow ends a session that sends a frame more slowly than --min-rate.
+var errTooSlow = errors.New("session: frame arriving under the minimum rate")
+
+// deadline is the read deadline that fits where the reader is in the
+// stream, and whether it is the end of a --min-rate window (rather than a
+// timeout).
+func (c *conn) deadline(now time.Time) (deadline time.Time, window bool) {
 	cfg := &c.srv.cfg
-	now := time.Now()
-	var deadline time.Time
 	switch c.fr.State() {
 	case transport.Idle:
-		c.headerStart = time.Time{}
-		// A chat participant may listen for hours without a word: no idle
-		// deadline. TCP keepalive (on by default for accepted connections)
-		// and the send timeout still find peers that vanished.
-		if c.ext == nil || !c.ext.hello.Chat {
-			deadline = now.Add(cfg.IdleTimeout)
+		c.headerStart, c.rateStart = time.Time{}, time.Time{}
+		if c.ext != nil && c.ext.hello.Chat {
+			// A chat participant may listen for hours without a word, but
+			// its client answers the server's pings: silence for two ping
+			// intervals means it is gone, or not reading.
+			return now.Add(2 * cfg.PingInterval), false
 		}
+		return now.Add(cfg.IdleTimeout), false
 	case transport.InHeader:
 		if c.headerStart.IsZero() {
 			// The header started with the last read, or, if the session
@@ -330,20 +513,35 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		}
 		deadline = earliest(now.Add(cfg.ReadTimeout), c.headerStart.Add(cfg.HeaderTimeout))
 	default:
-		c.headerStart = time.Time{}
 		deadline = now.Add(cfg.ReadTimeout)
 	}
-	if err := c.nc.SetReadDeadline(deadline); err != nil {
-		return 0, err
+	if cfg.MinRate <= 0 {
+		return deadline, false
 	}
-	// Shutdown sets stopping before it moves the deadline into the past; a
-	// deadline set above may have overwritten that, so look again.
-	if c.stopping.Load() {
-		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	// Inside a frame: at least MinRate bytes a second, measured over
+	// windows of MinRateWindow, from the frame's first byte or from when
+	// the session could read again after writing its output.
+	if c.rateStart.IsZero() || c.flushed.After(c.rateStart) {
+		c.rateStart, c.rateBytes = c.lastRead, 0
+		if c.flushed.After(c.rateStart) {
+			c.rateStart = c.flushed
+		}
 	}
-	n, err := c.nc.Read(p)
-	c.lastRead = time.Now()
-	return n, err
+	if end := c.rateStart.Add(cfg.MinRateWindow); end.Before(deadline) {
+		return end, true
+	}
+	return deadline, false
+}
+
+// rateOK reports, at the end of a --min-rate window with the frame still
+// incomplete, whether the client sent MinRate bytes for each second of it.
+// It starts the next window.
+func (c *conn) rateOK(now time.Time) bool {
+	cfg := &c.srv.cfg
+	need := int64(cfg.MinRate) * int64(cfg.MinRateWindow) / int64(time.Second)
+	ok := int64(c.rateBytes) >= need
+	c.rateStart, c.rateBytes = now, 0
+	return ok
 }
 
 func earliest(a, b time.Time) time.Time {

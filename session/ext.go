@@ -2,9 +2,13 @@ package session
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
+
+	"github.com/lanmsg/lanmsg/transport"
 )
 
 // The two-way extension. A plain session (the tutorial's) is one-way: the
@@ -33,6 +37,8 @@ const (
 	ProtocolVersion = 1
 	// whoRequest asks for the list of chat participants.
 	whoRequest = "!WHO"
+	// pongFrame answers a ping.
+	pongFrame = "!PONG"
 )
 
 // Hello is the client's opening of an extended session.
@@ -51,16 +57,85 @@ const (
 	EventLeave   = "leave"   // Name left the chat
 	EventWho     = "who"     // Names are in the chat
 	EventError   = "error"   // Text says what the server refused
+	EventPing    = "ping"    // the client must answer !PONG (chat liveness)
 )
 
 // Event is one server-to-client frame of an extended session.
+//
+// A message's text travels in "text", or, when JSON escaping would make it
+// longer than base64 would (text full of control bytes or invalid UTF-8),
+// as base64 in "data": so an event is never much larger than its payload
+// (see MaxEventSize). The Client puts data back into Text.
 type Event struct {
 	Type  string    `json:"t"`
 	N     int64     `json:"n,omitempty"`
 	Name  string    `json:"name,omitempty"`
 	Text  string    `json:"text,omitempty"`
+	Data  []byte    `json:"data,omitempty"`
 	Time  time.Time `json:"time,omitzero"`
 	Names []string  `json:"names,omitempty"`
+	More  int       `json:"more,omitempty"` // names not listed in Names, to bound the event's size
+}
+
+// eventOverhead bounds everything in an event but its text: type, name,
+// time, and the names listed (at most maxListedBytes).
+const eventOverhead = maxListedBytes + 8<<10
+
+// MaxEventSize is the largest event a lanmsg server sends when it accepts
+// messages of up to maxPayload bytes: the payload in base64, at worst, and
+// the rest of the event. Clients refuse larger frames.
+func MaxEventSize(maxPayload int) int {
+	return base64.StdEncoding.EncodedLen(maxPayload) + eventOverhead
+}
+
+// messageEvent is the event for a chat message, its text carried in the
+// more compact of the two forms.
+func messageEvent(name string, text []byte, t time.Time) Event {
+	ev := Event{Type: EventMessage, Name: name, Time: t}
+	if jsonStringLen(text) > base64.StdEncoding.EncodedLen(len(text)) {
+		ev.Data = text
+	} else {
+		ev.Text = string(text)
+	}
+	return ev
+}
+
+// jsonStringLen is the length of s escaped as a JSON string by
+// encoding/json without HTML escaping, quotes excluded.
+func jsonStringLen(s []byte) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+				n += 2
+			case c < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6 // \ufffd
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// encodeFrame encodes an event as a whole frame.
+func encodeFrame(e Event) []byte {
+	p := encodeEvent(e)
+	return transport.AppendFrame(make([]byte, 0, transport.HeaderSize+len(p)), p)
 }
 
 // ErrReservedMessage: a plain session cannot carry a message that is exactly

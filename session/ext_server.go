@@ -2,57 +2,67 @@ package session
 
 import (
 	"net"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/lanmsg/lanmsg/transport"
+	"sync"
 )
 
 // Limits of an extended session's outgoing side.
 const (
 	// DefaultSendQueue is how many bytes of frames may wait for a
-	// participant: enough for a burst from a fast sender (a 64 KiB batch of
-	// short lines becomes some 70 KB of events for each listener) many
-	// times over, so only a participant that has stopped reading fills it.
-	// One that does is disconnected, so that it never slows the others.
+	// participant, those being written included: enough for a burst from a
+	// fast sender (a 64 KiB batch of short lines becomes some 70 KB of
+	// events for each listener) many times over, so only a participant
+	// that has stopped reading fills it. One that does is disconnected, so
+	// that it never slows the others.
 	DefaultSendQueue = 1 << 20
-	// sendTimeout drops a participant whose socket takes no bytes for this
-	// long.
-	sendTimeout = 10 * time.Second
+	// DefaultSendTimeout drops a participant whose socket takes no bytes
+	// for this long.
+	DefaultSendTimeout = 10 * time.Second
 	// drainTimeout bounds the wait for the last frames (the final receipt)
 	// when a session is cut short (an error, shutdown); leaveTimeout when it
 	// ends normally with !DISCONNECT, where a slow reader should still get
 	// everything.
 	drainTimeout = 500 * time.Millisecond
 	leaveTimeout = 5 * time.Second
+	// writeChunk is the most bytes given to one write system call, so that
+	// the send timeout measures progress, not the time to take a whole
+	// large event.
+	writeChunk = 256 << 10
+	// extSocketBuffer is the socket send buffer of an extended session
+	// (Linux doubles it): plenty for a LAN, and a bound on the kernel
+	// memory a participant that does not read can hold.
+	extSocketBuffer = 128 << 10
 )
 
 // extSession is the server side of an extended session: a queue of frames to
-// the client, bounded in bytes, and the goroutine that writes them.
+// the client, bounded in bytes, and the goroutine that writes them. Frames
+// are shared: a chat event is encoded once and every member's queue holds
+// the same bytes, written with vectored writes, never copied per member.
 // Receipts are not queued: the writer sends the latest count, so a busy
 // session costs one receipt per write, not one per output batch.
 type extSession struct {
-	hello Hello
-	name  string // display name in the chat room, unique there
+	hello   Hello
+	name    string // display name in the chat room, unique there
+	acct    *account
+	timeout time.Duration
 
 	mu      sync.Mutex
-	frames  [][]byte
-	pending int   // bytes in frames
+	frames  []*sharedFrame
+	pending int   // bytes queued or being written
 	limit   int   // most bytes pending before the client is dropped
 	acked   int64 // the latest receipt to send
 	ackSent int64
 	closed  bool
-	full    func() // called once when the queue overflows
+	full    func() // called once when the queue overflows or a write fails
 
 	wake chan struct{} // one token: there is something to write
 	done chan struct{} // closed when the writer has stopped
 }
 
-func newExtSession(h Hello, nc net.Conn, limit int, full func()) *extSession {
-	e := &extSession{hello: h, limit: limit, full: full, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newExtSession(h Hello, nc net.Conn, limit int, timeout time.Duration, acct *account, full func()) *extSession {
+	e := &extSession{hello: h, limit: limit, timeout: timeout, acct: acct, full: full,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go e.write(nc)
 	return e
 }
@@ -64,9 +74,10 @@ func (e *extSession) notify() {
 	}
 }
 
-// send queues a frame without blocking. When more than the limit is waiting,
-// the client is not reading: full is called (once) and nothing more is sent.
-func (e *extSession) send(frame []byte) {
+// send queues a frame without blocking, taking a reference to it. When more
+// than the limit would be waiting, the client is not reading: full is called
+// (once) and nothing more is sent.
+func (e *extSession) send(f *sharedFrame) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -74,18 +85,39 @@ func (e *extSession) send(frame []byte) {
 	}
 	// A frame larger than the whole queue still goes into an empty one:
 	// one big message must not cost anybody their seat.
-	if e.pending > 0 && e.pending+len(frame) > e.limit {
+	if e.pending > 0 && e.pending+len(f.b) > e.limit {
 		e.closed = true
-		e.frames, e.pending = nil, 0
+		e.dropLocked()
 		e.mu.Unlock()
 		e.notify()
 		go e.full()
 		return
 	}
-	e.frames = append(e.frames, frame)
-	e.pending += len(frame)
+	f.retain()
+	e.frames = append(e.frames, f)
+	e.pending += len(f.b)
+	e.acct.hold(int64(len(f.b)))
 	e.mu.Unlock()
 	e.notify()
+}
+
+// sendOwn queues an event for this client alone.
+func (e *extSession) sendOwn(b *budget, ev Event) {
+	f := b.newFrame(encodeEvent(ev))
+	e.send(f)
+	f.release()
+	b.enforce()
+}
+
+// dropLocked releases the queued frames.
+func (e *extSession) dropLocked() {
+	for i, f := range e.frames {
+		e.acct.hold(-int64(len(f.b)))
+		e.pending -= len(f.b)
+		f.release()
+		e.frames[i] = nil
+	}
+	e.frames = e.frames[:0]
 }
 
 // ack records that n messages are written out; the writer sends the receipt.
@@ -114,43 +146,61 @@ func (e *extSession) close(wait time.Duration) {
 	}
 }
 
-// write sends what is queued, everything waiting at once in one write, until
-// the session closes. After a write error it stops; the session's end
+// abandon stops queueing and releases what is queued at once: the session
+// is being shed.
+func (e *extSession) abandon() {
+	e.mu.Lock()
+	e.closed = true
+	e.dropLocked()
+	e.mu.Unlock()
+	e.notify()
+}
+
+// write sends what is queued, everything waiting at once in vectored writes,
+// until the session closes. After a write error it stops; the session's end
 // closes the connection.
 func (e *extSession) write(nc net.Conn) {
 	defer close(e.done)
-	// Every write gets its own deadline: Buffer writes too, once 64 KiB
-	// have gathered (or a frame is that large).
-	w := transport.NewWriter(deadlineWriter{nc, sendTimeout}, transport.MaxPayloadLimit)
-	var frames [][]byte
+	var frames []*sharedFrame
+	var bufs net.Buffers
 	for range e.wake {
 		e.mu.Lock()
 		frames, e.frames = e.frames, frames[:0]
-		e.pending = 0
 		acked, closed := e.acked, e.closed
 		sendAck := acked != e.ackSent
 		e.ackSent = acked
 		e.mu.Unlock()
 
-		var err error
+		bufs = bufs[:0]
+		size := 0
+		for _, f := range frames {
+			bufs = append(bufs, f.b)
+			size += len(f.b)
+		}
+		if sendAck {
+			bufs = append(bufs, encodeFrame(Event{Type: EventAck, N: acked}))
+		}
+		err := writeBuffers(nc, bufs, e.timeout)
+
+		// The frames are written (or never will be): release them.
+		e.mu.Lock()
 		for i, f := range frames {
-			if err == nil {
-				err = w.Buffer(f)
-			}
+			f.release()
 			frames[i] = nil
 		}
-		if sendAck && err == nil {
-			err = w.Buffer(encodeEvent(Event{Type: EventAck, N: acked}))
-		}
-		if err == nil {
-			err = w.Flush()
-		}
+		e.pending -= size
+		e.mu.Unlock()
+		e.acct.hold(-int64(size))
+		clear(bufs)
+
 		if err != nil {
-			// The client took no bytes for sendTimeout, or the connection
-			// is gone: end the session, do not just stop talking to it.
+			// The client took no bytes for the send timeout, or the
+			// connection is gone: end the session, do not just stop
+			// talking to it.
 			e.mu.Lock()
 			first := !e.closed
 			e.closed = true
+			e.dropLocked()
 			e.mu.Unlock()
 			if first {
 				go e.full()
@@ -163,67 +213,31 @@ func (e *extSession) write(nc net.Conn) {
 	}
 }
 
-// room is the server's chat room: the extended sessions that joined it.
-type room struct {
-	mu      sync.RWMutex
-	members map[uint64]*conn
-}
-
-// join adds c under a name unique in the room, and queues c's welcome
-// (that name, and the names present, c's included) before anyone else can
-// send it anything.
-func (r *room) join(c *conn, want string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.members == nil {
-		r.members = make(map[uint64]*conn)
-	}
-	taken := make(map[string]bool, len(r.members))
-	for _, m := range r.members {
-		taken[strings.ToLower(m.ext.name)] = true
-	}
-	name := want
-	for i := 2; taken[strings.ToLower(name)]; i++ {
-		name = want + " (" + strconv.Itoa(i) + ")"
-	}
-	c.ext.name = name
-	r.members[c.id] = c
-	c.ext.send(encodeEvent(Event{Type: EventWelcome, Name: name, Names: r.namesLocked()}))
-}
-
-// leave removes c; it reports whether c was a member.
-func (r *room) leave(c *conn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.members[c.id]; !ok {
-		return false
-	}
-	delete(r.members, c.id)
-	return true
-}
-
-// broadcast queues frame to every member but except.
-func (r *room) broadcast(frame []byte, except uint64) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for id, m := range r.members {
-		if id != except {
-			m.ext.send(frame)
+// writeBuffers writes bufs to nc with vectored writes of at most writeChunk
+// bytes, each with its own deadline.
+func writeBuffers(nc net.Conn, bufs net.Buffers, timeout time.Duration) error {
+	for len(bufs) > 0 {
+		// Take a chunk of at most writeChunk bytes off the front.
+		var chunk net.Buffers
+		n := 0
+		for len(bufs) > 0 && n < writeChunk {
+			b := bufs[0]
+			if take := writeChunk - n; len(b) > take {
+				chunk = append(chunk, b[:take])
+				bufs[0] = b[take:]
+				n += take
+				break
+			}
+			chunk = append(chunk, b)
+			n += len(b)
+			bufs = bufs[1:]
+		}
+		if err := nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+		if _, err := chunk.WriteTo(nc); err != nil {
+			return err
 		}
 	}
-}
-
-func (r *room) names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.namesLocked()
-}
-
-func (r *room) namesLocked() []string {
-	names := make([]string, 0, len(r.members))
-	for _, m := range r.members {
-		names = append(names, m.ext.name)
-	}
-	sort.Strings(names)
-	return names
+	return nil
 }

@@ -802,16 +802,14 @@ func TestExtIdleTimeout(t *testing.T) {
 // Flush long past, failed at once, and the writer discarded everything
 // after it without ending the session.)
 func TestExtLargeEventAfterQuiet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out the send timeout")
-	}
 	t.Parallel()
-	ts := startServer(t, Config{}, Text, io.Discard)
+	const sendTimeout = 300 * time.Millisecond
+	ts := startServer(t, Config{SendTimeout: sendTimeout}, Text, io.Discard)
 	rec := newEventRec()
 	a, _ := dialExt(t, ts.addr, Hello{Name: "a", Chat: true}, nil, ClientConfig{})
 	b, _ := dialExt(t, ts.addr, Hello{Name: "b", Chat: true}, rec, ClientConfig{})
 	// The behaviour under test is time passing: b's writer last wrote (the
-	// welcome) before this.
+	// welcome, or a's join) before this.
 	time.Sleep(sendTimeout + 500*time.Millisecond)
 	big := strings.Repeat("x", 100<<10)
 	for _, m := range []string{big, "small"} {

@@ -71,6 +71,16 @@ const hexDigits = "0123456789abcdef"
 func AppendEscaped(dst, text []byte) []byte { return appendEscaped(dst, text) }
 
 // appendEscaped appends text escaped as described for Text.
+// dirty8 is non-zero unless all eight bytes of w are printable ASCII other
+// than a backslash: none below 0x20, none from 0x7f up, none '\\'. (It may
+// also be non-zero for some clean words, through a carry; the byte-by-byte
+// code then finds nothing to escape.)
+func dirty8(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	bs := w ^ (lo * '\\')
+	return ((w-lo*0x20)&^w | (w + lo) | w | (bs-lo)&^bs) & hi
+}
+
 func appendEscaped(dst, text []byte) []byte {
 	start := 0
 	for i := 0; i < len(text); {
@@ -78,13 +88,16 @@ func appendEscaped(dst, text []byte) []byte {
 		// not a backslash (the usual case), as found by profiling: any
 		// byte below 0x20, from 0x7f up, or a backslash stops the skip,
 		// and the byte-by-byte code below deals with it.
-		for i+8 <= len(text) {
-			w := binary.LittleEndian.Uint64(text[i:])
-			const lo, hi = 0x0101010101010101, 0x8080808080808080
-			bs := w ^ (lo * '\\')
-			if ((w-lo*0x20)&^w|(w+lo)|w|(bs-lo)&^bs)&hi != 0 {
+		// Thirty-two bytes a step while they are all clean, then eight.
+		for i+32 <= len(text) {
+			t := text[i : i+32]
+			if dirty8(binary.LittleEndian.Uint64(t))|dirty8(binary.LittleEndian.Uint64(t[8:]))|
+				dirty8(binary.LittleEndian.Uint64(t[16:]))|dirty8(binary.LittleEndian.Uint64(t[24:])) != 0 {
 				break
 			}
+			i += 32
+		}
+		for i+8 <= len(text) && dirty8(binary.LittleEndian.Uint64(text[i:])) == 0 {
 			i += 8
 		}
 		if i >= len(text) {

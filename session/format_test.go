@@ -190,3 +190,17 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppendEscaped: the text format's escaping of a clean 4 KiB
+// message, the server's main CPU cost at 4 KiB after the system calls.
+func BenchmarkAppendEscaped(b *testing.B) {
+	text := make([]byte, 4096)
+	for i := range text {
+		text[i] = 'a' + byte(i%26)
+	}
+	dst := make([]byte, 0, 8192)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		dst = appendEscaped(dst[:0], text)
+	}
+}

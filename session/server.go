@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -37,13 +38,32 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[uint64]*conn
-	ln       net.Listener
+	lns      map[*net.Listener]struct{} // every listener Serve is using
+	done     chan struct{}              // closed when Shutdown has ended every session
+	doneOnce sync.Once
 	closed   bool
 	nextID   uint64
 	wg       sync.WaitGroup
 
+	perHost  map[hostKey]int // sessions open per client address
+	budget   *budget
 	refusals refusalLog
+	hostLog  refusalLog
 	room     room
+}
+
+// hostKey is a client's address, without port or zone: the unit of
+// Config.MaxSessionsPerHost.
+type hostKey = netip.Addr
+
+func hostOf(a net.Addr) hostKey {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap().WithZone("")
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().WithZone("")
+	}
+	return netip.Addr{}
 }
 
 // NewServer returns a server that writes received messages to out in the
@@ -54,14 +74,54 @@ func NewServer(cfg Config, out io.Writer, format Format, log *zerolog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{
-		cfg:      cfg.withDefaults(),
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
 		log:      log,
-		out:      &output{w: out},
+		out:      newOutput(out),
 		format:   format,
 		sessions: make(map[uint64]*conn),
-	}, nil
+		lns:      make(map[*net.Listener]struct{}),
+		done:     make(chan struct{}),
+		perHost:  make(map[hostKey]int),
+		budget:   newBudget(cfg.MemoryBudget),
+	}
+	s.budget.victims = s.accounts
+	s.room = room{bud: s.budget, pingInterval: cfg.PingInterval}
+	return s, nil
 }
+
+// accounts yields every session's budget account, under the registry lock.
+func (s *Server) accounts(yield func(*account) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.sessions {
+		if !yield(&c.acct) {
+			return
+		}
+	}
+}
+
+// Budget reports the memory budget: its limit, what peers hold now, and how
+// many sessions were shed because it ran out.
+func (s *Server) Budget() BudgetStats {
+	return BudgetStats{Limit: s.budget.limit, Used: s.budget.used.Load(), Shed: s.budget.shed.Load()}
+}
+
+// Hosts reports how many sessions each client address holds.
+func (s *Server) Hosts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]int, len(s.perHost))
+	for h, n := range s.perHost {
+		m[h.String()] = n
+	}
+	return m
+}
+
+// Done is closed when the server has shut down and every session has
+// ended (see Shutdown).
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Config returns the server's limits, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
@@ -75,9 +135,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
-	s.ln = ln
+	s.lns[&ln] = struct{}{}
 	s.mu.Unlock()
-	defer func() { _ = ln.Close() }()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, &ln)
+		s.mu.Unlock()
+		_ = ln.Close()
+	}()
 
 	var backoff time.Duration
 	for {
@@ -127,9 +192,17 @@ func (s *Server) start(nc net.Conn) {
 	if len(s.sessions) >= s.cfg.MaxSessions {
 		s.mu.Unlock()
 		reset(nc)
-		s.refusals.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessions)
+		s.refusals.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessions, "connection refused: too many sessions (raise --max-sessions)")
 		return
 	}
+	host := hostOf(nc.RemoteAddr())
+	if s.perHost[host] >= s.cfg.MaxSessionsPerHost {
+		s.mu.Unlock()
+		reset(nc)
+		s.hostLog.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessionsPerHost, "connection refused: too many sessions from this address (raise --max-sessions-per-host)")
+		return
+	}
+	s.perHost[host]++
 	// Until a session ends with !DISCONNECT and its messages are written,
 	// any close of this socket must be a reset, never an orderly close that
 	// the client would take for its confirmation: also when the process
@@ -138,7 +211,7 @@ func (s *Server) start(nc net.Conn) {
 		_ = tc.SetLinger(0)
 	}
 	s.nextID++
-	c := newConn(s, s.nextID, nc)
+	c := newConn(s, s.nextID, nc, host)
 	s.sessions[c.id] = c
 	active := len(s.sessions)
 	s.wg.Add(1)
@@ -154,6 +227,9 @@ func (s *Server) unregister(c *conn) (active int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, c.id)
+	if s.perHost[c.host]--; s.perHost[c.host] <= 0 {
+		delete(s.perHost, c.host)
+	}
 	return len(s.sessions)
 }
 
@@ -190,23 +266,36 @@ func (s *Server) Sessions() []Info {
 	return infos
 }
 
-// Shutdown stops accepting, ends every session (each writes the messages it
-// has read to the output first) and waits for them, or for ctx. Sessions
-// ended this way are reset, so their clients know they were not confirmed.
+// Shutdown closes every listener given to Serve, ends every session at once
+// and waits for them, or for ctx. Unlike net/http's Shutdown, it does not
+// wait for sessions to finish on their own (a chat participant may stay for
+// hours): like net/http's Close, it interrupts them, and each writes the
+// messages it has read to the output first. Sessions ended this way are
+// reset, so their clients know they were not confirmed. When ctx ends
+// first, the sessions still running (stuck on a blocked output) are reset
+// and given up on: what they had read is not written, and Shutdown returns
+// ctx's error. Done is closed once every session has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	for ln := range s.lns {
+		if cerr := (*ln).Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
 	}
 	for _, c := range s.sessions {
 		c.interrupt()
 	}
 	s.mu.Unlock()
+	s.room.stop()
 
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		close(done)
+		s.doneOnce.Do(func() { close(s.done) })
+	}()
 	select {
 	case <-done:
 		if errors.Is(err, net.ErrClosed) {
@@ -235,23 +324,6 @@ func reset(nc net.Conn) {
 	_ = nc.Close()
 }
 
-// output serialises batch writes to the server's output.
-type output struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
-}
-
-func (o *output) write(p []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.err != nil {
-		return o.err
-	}
-	_, o.err = o.w.Write(p)
-	return o.err
-}
-
 // refusalLog logs refused connections without flooding the log: the first
 // in each second, then how many more there were.
 type refusalLog struct {
@@ -260,7 +332,7 @@ type refusalLog struct {
 	suppressed int
 }
 
-func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int) {
+func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int, msg string) {
 	r.mu.Lock()
 	now := time.Now()
 	if now.Sub(r.last) < time.Second {
@@ -271,6 +343,5 @@ func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int) {
 	n := r.suppressed
 	r.last, r.suppressed = now, 0
 	r.mu.Unlock()
-	log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).
-		Msg("connection refused: too many sessions (raise --max-sessions)")
+	log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).Msg(msg)
 }

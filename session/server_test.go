@@ -132,7 +132,7 @@ func TestRoundTripJSON(t *testing.T) {
 func TestConcurrentClients(t *testing.T) {
 	t.Parallel()
 	const clients, perClient = 100, 200
-	ts := startServer(t, Config{}, JSON, nil)
+	ts := startServer(t, Config{MaxSessionsPerHost: clients}, JSON, nil)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
@@ -602,5 +602,64 @@ func TestOutputStallNotBlamedOnClient(t *testing.T) {
 	expectEOF(t, c)
 	if got, want := out.buf.String(), textLine(peer, "first")+"\n"+textLine(peer, "second")+"\n"; got != want {
 		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+// TestShutdownClosesEveryListener: a server serving two listeners closes
+// both on Shutdown, each Serve returns ErrServerClosed, and Done is closed.
+func TestShutdownClosesEveryListener(t *testing.T) {
+	t.Parallel()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	srv, err := NewServer(Config{}, io.Discard, Text, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	var addrs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		go func() { errs <- srv.Serve(ln) }()
+	}
+	for _, a := range addrs { // both serve
+		cl, err := Dial(context.Background(), a, ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Close(); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	select {
+	case <-srv.Done():
+		t.Fatal("Done closed before Shutdown")
+	default:
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrServerClosed) {
+				t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a Serve still runs after Shutdown: its listener was not closed")
+		}
+	}
+	for _, a := range addrs {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Shutdown", a)
+		}
+	}
+	select {
+	case <-srv.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after Shutdown")
 	}
 }

@@ -73,6 +73,11 @@ func NewReader(rd io.Reader, max int) *Reader {
 // State reports where the reader is in the stream; see State.
 func (r *Reader) State() State { return r.state }
 
+// Held reports how many bytes of memory the reader holds: its buffer and a
+// large payload being read. A server counts it against its memory budget
+// before each read from the stream.
+func (r *Reader) Held() int { return cap(r.buf) + cap(r.big) }
+
 // Buffered reports how many bytes have been read from the stream and not yet
 // returned as part of a frame. A caller that processes frames in batches uses
 // it to learn when the input has run dry: when no complete frame is buffered,
@@ -162,6 +167,7 @@ func (r *Reader) readBig(n int) ([]byte, error) {
 		if len(p) == cap(p) {
 			p = append(p, make([]byte, min(n, 2*cap(p))-len(p))...)[:len(p)]
 		}
+		r.big = p // so that Held counts it while it fills
 		m, err := r.readSome(p[len(p):min(n, cap(p))])
 		p = p[:len(p)+m]
 		if err != nil {

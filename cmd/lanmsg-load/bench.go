@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/lanmsg/lanmsg/transport"
@@ -57,6 +56,7 @@ type benchConfig struct {
 	profSecs int
 	noPython bool
 	dir      string
+	baseline string
 }
 
 // load is one throughput scenario.
@@ -84,6 +84,7 @@ func runBench(args []string) error {
 	fs.StringVar(&c.gobench, "gobench", "", "`go test -bench` output to fold into the table")
 	fs.StringVar(&c.profile, "profile", "", "save a server CPU profile of each throughput load to this directory")
 	fs.IntVar(&c.profSecs, "profile-seconds", 3, "length of each profile")
+	fs.StringVar(&c.baseline, "baseline", "", "another lanmsg binary (an earlier version) to run the throughput loads against, for ratios in the same run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,6 +129,25 @@ func runBench(args []string) error {
 		}
 	}
 
+	t.section("Against references in the same run (median throughput; ratio = lanmsg / reference)")
+	for _, l := range loads {
+		l.msgs *= 3 // runs of a few hundred milliseconds: long enough to compare
+		starts := []starter{lanmsgStarter(c.bin, l), startSink}
+		if c.baseline != "" {
+			starts = append(starts, baselineStarter(c.baseline, l))
+		}
+		rs, err := benchLoads(&c, l, starts...)
+		if err != nil {
+			return fmt.Errorf("%s against the references: %w", l.name, err)
+		}
+		row := []string{l.name, fmt.Sprintf("%s msgs/s", si(float64(l.total())/rs[0].median().Seconds())),
+			fmt.Sprintf("sink %s msgs/s: %.2fx", si(float64(l.total())/rs[1].median().Seconds()), rs[1].median().Seconds()/rs[0].median().Seconds())}
+		if c.baseline != "" {
+			row = append(row, fmt.Sprintf("%s %s msgs/s: %.2fx", filepath.Base(c.baseline), si(float64(l.total())/rs[2].median().Seconds()), rs[2].median().Seconds()/rs[0].median().Seconds()))
+		}
+		t.add(row...)
+	}
+
 	if c.lines > 0 {
 		t.section("Client (lanmsg send --server, to lanmsg serve)")
 		if err := benchStream(&c, t); err != nil {
@@ -150,17 +170,6 @@ func runBench(args []string) error {
 	}
 	t.print(os.Stdout)
 	return nil
-}
-
-// raiseNofile raises the soft RLIMIT_NOFILE to the hard limit. Setting it
-// explicitly (rather than relying on the Go runtime's own raise) makes child
-// processes inherit the raised limit.
-func raiseNofile() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
 }
 
 // ---- throughput ----
@@ -272,32 +281,66 @@ func (r *result) row(l load) []string {
 }
 
 func benchLanmsgLoad(c *benchConfig, l load) (*result, error) {
-	ss := streams(l)
-	r := &result{}
-	for run := range c.runs {
-		out := filepath.Join(c.dir, fmt.Sprintf("serve-%d.out", run))
-		srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(max(1024, 2*l.conns)))
-		if err != nil {
-			return nil, err
-		}
-		cpu0, _ := cpuTime(srv.Pid())
-		d, err := drive(srv.Addr, ss, 60*time.Second)
-		cpu1, _ := cpuTime(srv.Pid())
-		_, serr := srv.Stop()
-		if err == nil && serr != nil {
-			err = fmt.Errorf("server exit: %w", serr)
-		}
-		if err == nil {
-			err = checkLines(out, l.total())
-		}
-		_ = os.Remove(out)
-		if err != nil {
-			return nil, fmt.Errorf("%w\nserver log:\n%s", err, tail(srv.Log.String(), 20))
-		}
-		r.times = append(r.times, d)
-		r.cpu += cpu1 - cpu0
+	rs, err := benchLoads(c, l, lanmsgStarter(c.bin, l))
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return rs[0], nil
+}
+
+// starter starts a server whose stdout goes to the file out.
+type starter func(out string) (*server, error)
+
+func lanmsgStarter(bin string, l load) starter {
+	return func(out string) (*server, error) {
+		n := strconv.Itoa(max(1024, 2*l.conns))
+		return startServer(bin, out, "--max-sessions", n, "--max-sessions-per-host", n)
+	}
+}
+
+// baselineStarter starts an earlier lanmsg, which may predate
+// --max-sessions-per-host (a load of 50 connections is within its default).
+func baselineStarter(bin string, l load) starter {
+	return func(out string) (*server, error) {
+		return startServer(bin, out, "--max-sessions", strconv.Itoa(max(1024, 2*l.conns)))
+	}
+}
+
+// benchLoads runs load l c.runs times against each server, interleaved run
+// by run (so that a busy moment of the machine falls on all of them alike),
+// and returns a result for each.
+func benchLoads(c *benchConfig, l load, starts ...starter) ([]*result, error) {
+	ss := streams(l)
+	rs := make([]*result, len(starts))
+	for i := range rs {
+		rs[i] = &result{}
+	}
+	for run := range c.runs {
+		for i, start := range starts {
+			out := filepath.Join(c.dir, fmt.Sprintf("serve-%d-%d.out", i, run))
+			srv, err := start(out)
+			if err != nil {
+				return nil, err
+			}
+			cpu0, _ := cpuTime(srv.Pid())
+			d, err := drive(srv.Addr, ss, 60*time.Second)
+			cpu1, _ := cpuTime(srv.Pid())
+			_, serr := srv.Stop()
+			if err == nil && serr != nil {
+				err = fmt.Errorf("server exit: %w", serr)
+			}
+			if err == nil {
+				err = checkLines(out, l.total())
+			}
+			_ = os.Remove(out)
+			if err != nil {
+				return nil, fmt.Errorf("%w\nserver log:\n%s", err, tail(srv.Log.String(), 20))
+			}
+			rs[i].times = append(rs[i].times, d)
+			rs[i].cpu += cpu1 - cpu0
+		}
+	}
+	return rs, nil
 }
 
 func checkLines(out string, want int) error {
@@ -601,26 +644,42 @@ func benchOneShot(c *benchConfig, t *table) error {
 		return err
 	}
 	defer func() { _ = os.Remove(out) }()
-	var ds []time.Duration
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// lanmsg and the minimal client in turn, so that a busy moment of the
+	// machine falls on both alike.
+	var ds, refs []time.Duration
 	for range c.oneshots {
-		cmd := exec.Command(c.bin, "send", "--server", srv.Addr, "hello")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			_, _ = srv.Stop()
-			return fmt.Errorf("%w: %s", err, stderr.String())
+		for _, cmd := range []*exec.Cmd{
+			exec.Command(c.bin, "send", "--server", srv.Addr, "hello"),
+			exec.Command(self, "oneshot", "-addr", srv.Addr, "hello"),
+		} {
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				_, _ = srv.Stop()
+				return fmt.Errorf("%s: %w: %s", cmd.Args[0], err, stderr.String())
+			}
+			if cmd.Args[0] == c.bin {
+				ds = append(ds, time.Since(start))
+			} else {
+				refs = append(refs, time.Since(start))
+			}
 		}
-		ds = append(ds, time.Since(start))
 	}
 	if _, err := srv.Stop(); err != nil {
 		return err
 	}
-	if err := checkLines(out, c.oneshots); err != nil {
+	if err := checkLines(out, 2*c.oneshots); err != nil {
 		return err
 	}
 	slices.Sort(ds)
-	t.add("send --server ADDR hello (process start to exit)", ms(ds[0]), ms(ds[len(ds)/2]), "", fmt.Sprintf("%d runs", len(ds)))
+	slices.Sort(refs)
+	t.add("send --server ADDR hello (process start to exit)", ms(ds[0]), ms(ds[len(ds)/2]), "",
+		fmt.Sprintf("%d runs; minimal Go client %s median: %.2fx", len(ds), ms(refs[len(refs)/2]), float64(ds[len(ds)/2])/float64(refs[len(refs)/2])))
 	return nil
 }
 
@@ -628,7 +687,7 @@ func benchOneShot(c *benchConfig, t *table) error {
 
 func benchIdle(c *benchConfig, t *table) error {
 	out := filepath.Join(c.dir, "idle.out")
-	srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(2*c.sessions))
+	srv, err := startServer(c.bin, out, "--max-sessions", strconv.Itoa(2*c.sessions), "--max-sessions-per-host", strconv.Itoa(2*c.sessions))
 	if err != nil {
 		return err
 	}

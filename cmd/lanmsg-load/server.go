@@ -29,12 +29,27 @@ type server struct {
 // endpoint on loopback and stdout to the file out, plus any extra flags. It
 // returns once the server listens.
 func startServer(bin, out string, extra ...string) (*server, error) {
+	args := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	return startProc(exec.Command(bin, args...), out)
+}
+
+// startSink runs this program's sink mode (the benchmarks' reference) as a
+// server, like startServer.
+func startSink(out string) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return startProc(exec.Command(self, "sink", "-listen", "127.0.0.1:0"), out)
+}
+
+// startProc starts cmd with stdout to the file out and waits for its
+// "lanmsg serving" log line.
+func startProc(cmd *exec.Cmd, out string) (*server, error) {
 	f, err := os.Create(out)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout = f
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -113,8 +128,17 @@ func (s *server) State(gc bool) (map[string]float64, error) {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var st map[string]float64
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	var raw map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		return nil, err
+	}
+	st := make(map[string]float64, len(raw)) // the numbers; budget and hosts are objects
+	for k, v := range raw {
+		if f, ok := v.(float64); ok {
+			st[k] = f
+		}
+	}
+	return st, nil
 }
 
 // procStatus returns a field of /proc/PID/status in bytes (for VmRSS, VmHWM

@@ -50,7 +50,7 @@ func runSoak(args []string) error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	srv, err := startServer(*bin, filepath.Join(dir, "out"), "--max-sessions", fmt.Sprint(*clients+16))
+	srv, err := startServer(*bin, filepath.Join(dir, "out"), "--max-sessions", fmt.Sprint(*clients+16), "--max-sessions-per-host", fmt.Sprint(*clients+16))
 	if err != nil {
 		return err
 	}

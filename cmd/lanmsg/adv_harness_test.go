@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The harness of the adversarial suite (adversarial_test.go): it builds the
@@ -37,11 +39,20 @@ var advBin string
 func advBuild(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "lanmsg")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := advBuildCommand(".", bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// advBuildCommand builds the package in dir into bin. Without VCS stamping:
+// the binary under test needs no version, and git refuses to describe a
+// clone that belongs to another user, which would fail the build.
+func advBuildCommand(dir, bin string) *exec.Cmd {
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", bin, ".")
+	cmd.Dir = dir
+	return cmd
 }
 
 // advBinary returns the binary under test.
@@ -560,26 +571,4 @@ func advPeerLines(out, peer string) []string {
 		}
 	}
 	return got
-}
-
-// advRaiseNofile makes sure this process (and so the server it starts) may
-// open n file descriptors, or skips the test saying why.
-func advRaiseNofile(t *testing.T, n uint64) {
-	t.Helper()
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
-	}
-	if rl.Cur >= n {
-		return
-	}
-	if rl.Max < n {
-		t.Skipf("RLIMIT_NOFILE hard limit is %d; this test needs %d descriptors (raise it with ulimit -Hn)", rl.Max, n)
-	}
-	old := rl
-	rl.Cur = n
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Skipf("cannot raise RLIMIT_NOFILE to %d: %v", n, err)
-	}
-	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
 }

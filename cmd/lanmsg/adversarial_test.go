@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // TestAdversarial attacks the real `lanmsg serve` binary over loopback with
@@ -203,7 +205,7 @@ func (s *advServer) goroutinesIn(fn string) int {
 func advMemoryBounded(t *testing.T) {
 	const conns = 1000
 	advRaiseNofile(t, 2*conns+200) // both ends are on this machine
-	s := advStart(t, nil, "--max-payload", "1MiB", "--max-sessions", strconv.Itoa(conns+10))
+	s := advStart(t, nil, "--max-payload", "1MiB", "--max-sessions", strconv.Itoa(conns+10), "--max-sessions-per-host", strconv.Itoa(conns+10))
 	claim := advHeader(1<<20 - 1)
 	cs := make([]*net.TCPConn, conns)
 	for i := range cs {
@@ -391,7 +393,7 @@ func advHeaderTimeoutTotal(t *testing.T) {
 // goroutines as fast as they can, while a valid client keeps sending: every
 // one of its sessions is confirmed.
 func advConnectFlood(t *testing.T) {
-	s := advStart(t, nil, "--max-sessions", "4000")
+	s := advStart(t, nil, "--max-sessions", "4000", "--max-sessions-per-host", "4000")
 	const floodConns, floodWorkers = 2000, 8
 	var wg sync.WaitGroup
 	var dialErrs atomic.Int64
@@ -448,7 +450,7 @@ func advConnectFlood(t *testing.T) {
 // slots come back when the holders leave.
 func advBeyondMaxSessions(t *testing.T) {
 	const limit, extra = 50, 500
-	s := advStart(t, nil, "--max-sessions", strconv.Itoa(limit))
+	s := advStart(t, nil, "--max-sessions", strconv.Itoa(limit), "--max-sessions-per-host", strconv.Itoa(limit))
 	holders := make([]*net.TCPConn, limit)
 	for i := range holders {
 		holders[i] = advDial(t, s.addr)
@@ -510,7 +512,7 @@ func advBeyondMaxSessions(t *testing.T) {
 // 5. Clients that vanish mid-frame (reset, or half-close) end their sessions
 // without a spin or a leak; a frame before the vanishing is delivered.
 func advVanishingClients(t *testing.T) {
-	s := advStart(t, nil, "--max-payload", "1MiB")
+	s := advStart(t, nil, "--max-payload", "1MiB", "--max-sessions-per-host", "1000")
 	closedBefore := s.log.count("session closed")
 	kinds := []struct {
 		name    string

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 type browseCmd struct {
@@ -76,8 +79,23 @@ func browseError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &cliError{code: exitFailure, err: fmt.Errorf("cannot look for servers over mDNS: %w", err),
-		hint: "this machine needs a multicast-capable network interface that is up; give the address with --server HOST:PORT instead"}
+	hint := "this machine needs a multicast-capable network interface that is up; give the address with --server HOST:PORT instead"
+	if neterr.MulticastBlocked(err) {
+		hint = multicastBlockedHint(runtime.GOOS)
+	}
+	return &cliError{code: exitFailure, err: fmt.Errorf("cannot look for servers over mDNS: %w", err), hint: hint}
+}
+
+// multicastBlockedHint names the setting that blocks mDNS on goos.
+func multicastBlockedHint(goos string) string {
+	const orServer = "; or give the address with --server HOST:PORT"
+	switch goos {
+	case "darwin", "ios":
+		return "macOS's Local Network privacy blocks mDNS for this program: allow your terminal app in System Settings > Privacy & Security > Local Network, then run it again" + orServer
+	case "windows":
+		return "Windows Defender Firewall blocks mDNS: set this network's profile to Private (Settings > Network & internet > your network > Network profile type), or allow UDP port 5353 in Windows Defender Firewall" + orServer
+	}
+	return "a firewall blocks mDNS: allow UDP port 5353 (ufw: 'sudo ufw allow 5353/udp'; firewalld: 'sudo firewall-cmd --add-service=mdns')" + orServer
 }
 
 // serviceJSON is the JSON form of a discovered server.
@@ -123,5 +141,14 @@ func serviceLine(s discovery.Service) string {
 	for i, k := range keys {
 		txt[i] = esc(k) + "=" + esc(s.TXT[k])
 	}
-	return fmt.Sprintf("%-24s %-24s %s port %d  %s", esc(s.Instance), esc(s.Host), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+	return fmt.Sprintf("%s %s %s port %d  %s", padRight(esc(s.Instance), 24), padRight(esc(s.Host), 24), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+}
+
+// padRight pads s with spaces to n columns on a terminal: an emoji or a CJK
+// letter takes two columns, a combining accent none.
+func padRight(s string, n int) string {
+	if w := runewidth.StringWidth(s); w < n {
+		return s + strings.Repeat(" ", n-w)
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,13 +28,16 @@ type chatCmd struct {
 	clientFlags
 }
 
-const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-D leaves"
+const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-D leaves; //text sends /text"
+
+// chatEditorHelp adds what the terminal's line editor does.
+const chatEditorHelp = chatHelp + "; Tab completes commands and names, the arrows recall lines"
 
 func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l)
+	t, err := c.target(ctx, log, l, chatQuestion)
 	if err != nil {
 		return err
 	}
@@ -56,10 +60,44 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	w := cl.Welcome()
 	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Msg("joined the chat")
 	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
-	if isTerminal(std.in) {
+	interactive := isTerminal(std.in)
+	// The line editor when a person types and reads on a terminal; lines
+	// of a stream otherwise (a pipe, a file, or output to a file or JSON
+	// for a program).
+	editor := interactive && isTerminal(std.out) && !c.JSON
+	switch {
+	case editor:
+		_, _ = fmt.Fprintln(std.err, "lanmsg: "+chatEditorHelp)
+	case interactive:
 		_, _ = fmt.Fprintln(std.err, "lanmsg: "+chatHelp)
 	}
-	return c.loop(ctx, cl, addr, std.in, isTerminal(std.in), out, std.err)
+	return c.loop(ctx, cl, addr, std, interactive, editor, out)
+}
+
+// chatInput is where chat's lines come from: the terminal's line editor, or
+// the lines of a stream.
+type chatInput interface {
+	// next returns the next line; io.EOF at the end; errTooLong for a line
+	// over the limit; ctx's error when it ends.
+	next() ([]byte, error)
+	drained() bool // no more input is ready without waiting
+	name() string  // names the last line for a message ("line 7")
+	stop()
+}
+
+// input opens chat's input. With editor, it is the terminal's line editor,
+// through which everything else chat prints then goes; where the terminal
+// cannot be put in raw mode, lines are read as from a stream.
+func (c *chatCmd) input(ctx context.Context, std streams, editor bool, out *chatPrinter) (src chatInput, notes io.Writer) {
+	if editor {
+		in, _ := std.in.(*os.File)
+		screen, _ := std.out.(*os.File)
+		if ed, err := newLineEditor(ctx, in, screen, int(c.MaxPayload), out.roomNames); err == nil {
+			out.setWriter(ed)
+			return ed, ed
+		}
+	}
+	return newLineSource(ctx, std.in, int(c.MaxPayload)), std.err
 }
 
 // loop sends what is typed until the input ends, /quit, Ctrl-C or the
@@ -69,7 +107,11 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 // A line over --max-payload typed on a terminal gets a note on stderr (the
 // person can type it again); from a pipe or file, it stops the input as in
 // send: chat leaves, confirming what was sent, and reports the line.
-func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in io.Reader, interactive bool, out *chatPrinter, errOut io.Writer) error {
+//
+// Empty lines are not sent. A line starting with / is a command: /quit, /who
+// and /help, from a terminal or a pipe; any other is reported (on the
+// terminal, or on stderr) and not sent. //text sends /text.
+func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std streams, interactive, editor bool, out *chatPrinter) error {
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -79,22 +121,38 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in 
 		case <-lctx.Done():
 		}
 	}()
-	src := newLineSource(lctx, in, int(c.MaxPayload))
-	defer src.stop()
+	src, errOut := c.input(lctx, std, editor, out)
+	defer func() {
+		out.setWriter(std.out) // events that still arrive go below the editor's last line
+		src.stop()
+	}()
 	max := int(c.MaxPayload)
+	help := chatHelp
+	if editor {
+		help = chatEditorHelp
+	}
 	for {
 		line, err := src.next()
 		if err == nil {
-			switch string(bytes.TrimSpace(line)) {
-			case "/quit":
+			switch cmd := string(bytes.TrimSpace(line)); {
+			case cmd == "":
+				continue // an empty Enter sends nothing
+			case cmd == "/quit":
 				return c.leave(cl, addr)
-			case "/who":
+			case cmd == "/who":
 				if err := cl.Who(); err != nil {
 					return unconfirmed(addr, cl, messageName, err)
 				}
 				continue
-			case "/help":
-				out.note(chatHelp)
+			case cmd == "/help":
+				out.note(help)
+				continue
+			case bytes.HasPrefix(line, []byte("//")):
+				line = line[1:]
+			case line[0] == '/':
+				word, _, _ := strings.Cut(string(line), " ")
+				_, _ = fmt.Fprintf(errOut, "lanmsg: %s: unknown command %s, not sent; the commands are %s; to send a line starting with /, type it as //\n",
+					src.name(), esc(word), strings.Join(chatCommands, ", "))
 				continue
 			}
 			err = cl.Send(line)
@@ -118,7 +176,12 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, in 
 		case ctx.Err() != nil: // Ctrl-C
 			return c.leave(cl, addr)
 		case lctx.Err() != nil: // the server went away
+			why := cl.Err()
 			_ = cl.Abort()
+			if errors.Is(why, session.ErrOversizeEvent) {
+				return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s: %w", addr, why),
+					hint: "if it is a lanmsg server with a larger --max-payload, give chat the same --max-payload; otherwise do not trust it"}
+			}
 			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
 				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
 		case errors.Is(err, errTooLong), errors.Is(err, transport.ErrFrameTooLarge):
@@ -170,37 +233,66 @@ func defaultChatName() string {
 // chatPrinter shows chat events, from the client's reader goroutine and the
 // main one, a whole line at a time.
 type chatPrinter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	json bool
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	names []string // who is in the room, for completion
+}
+
+// setWriter sends what is printed from now on to w.
+func (p *chatPrinter) setWriter(w io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w = w
+}
+
+// roomNames returns who is in the room, as far as the events said.
+func (p *chatPrinter) roomNames() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.names)
 }
 
 func (p *chatPrinter) event(ev session.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Joins and leaves name one participant, or several at once.
+	named := ev.Names
+	if ev.Name != "" {
+		named = append([]string{ev.Name}, ev.Names...)
+	}
+	switch ev.Type {
+	case session.EventWho:
+		p.names = slices.Clone(ev.Names)
+	case session.EventJoin:
+		for _, n := range named {
+			if !slices.Contains(p.names, n) {
+				p.names = append(p.names, n)
+			}
+		}
+	case session.EventLeave:
+		p.names = slices.DeleteFunc(p.names, func(n string) bool { return slices.Contains(named, n) })
+	}
+	if ev.Time.IsZero() {
+		// The server stamps messages, joins and leaves, but not its answer
+		// to /who: that is now.
+		ev.Time = time.Now()
+	}
 	if p.json {
 		b, _ := json.Marshal(ev)
 		_, _ = fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	ts := ev.Time
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	line := ts.Local().Format("15:04:05") + " "
+	line := ev.Time.Local().Format("15:04:05") + " "
 	switch ev.Type {
 	case session.EventMessage:
 		line += "[" + esc(ev.Name) + "] " + esc(ev.Text)
 	case session.EventJoin:
-		line += "* " + esc(ev.Name) + " joined"
+		line += "* " + nameList(ev) + " joined"
 	case session.EventLeave:
-		line += "* " + esc(ev.Name) + " left"
+		line += "* " + nameList(ev) + " left"
 	case session.EventWho:
-		names := make([]string, len(ev.Names))
-		for i, n := range ev.Names {
-			names[i] = esc(n)
-		}
-		line += "* here: " + strings.Join(names, ", ")
+		line += "* here: " + nameList(ev)
 	case session.EventError:
 		line += "! server: " + esc(ev.Text)
 	default:
@@ -218,6 +310,23 @@ func (p *chatPrinter) note(s string) {
 		return
 	}
 	_, _ = fmt.Fprintln(p.w, "* "+s)
+}
+
+// nameList is the names an event lists (or its one name), escaped, and how
+// many more it did not list.
+func nameList(ev session.Event) string {
+	names := make([]string, 0, len(ev.Names)+1)
+	if ev.Name != "" {
+		names = append(names, esc(ev.Name))
+	}
+	for _, n := range ev.Names {
+		names = append(names, esc(n))
+	}
+	s := strings.Join(names, ", ")
+	if ev.More > 0 {
+		s += fmt.Sprintf(" and %d more", ev.More)
+	}
+	return s
 }
 
 // esc keeps other people's text on one line and away from the terminal's

@@ -114,12 +114,12 @@ func TestChatPipeJSON(t *testing.T) {
 func TestChatNeedsExtension(t *testing.T) {
 	addr := plainServer(t)
 	code, _, errOut := runFake(t, refusingLAN{}, "", "chat", "--server", addr, "--confirm-timeout", "300ms")
-	if code != exitFailure || !strings.Contains(errOut, "does not support receipts or chat") || !strings.Contains(errOut, "lanmsg: hint:") {
+	if code != exitUnconfirmed || !strings.Contains(errOut, "does not support receipts or chat") || !strings.Contains(errOut, "lanmsg: hint:") {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 	// send --receipts to such a server: connected, so not "cannot connect".
 	code, _, errOut = runFake(t, refusingLAN{}, "", "send", "--server", addr, "--receipts", "--confirm-timeout", "300ms", "hi")
-	if code != exitFailure || !strings.Contains(errOut, "does not support receipts or chat") || !strings.Contains(errOut, "without --receipts") {
+	if code != exitUnconfirmed || !strings.Contains(errOut, "does not support receipts or chat") || !strings.Contains(errOut, "without --receipts") {
 		t.Errorf("send --receipts to a plain server: exit %d:\n%s", code, errOut)
 	}
 	l := &fakeLAN{services: []discovery.Service{svc(t, "old", addr)}} // no hello=1 in TXT

@@ -47,6 +47,8 @@ func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http
 			"total_alloc":   ms.TotalAlloc,
 			"live_messages": messages,
 			"live_bytes":    bytes,
+			"budget":        srv.Budget(),
+			"hosts":         srv.Hosts(),
 		})
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

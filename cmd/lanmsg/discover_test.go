@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
@@ -27,7 +28,9 @@ type fakeLAN struct {
 	services []discovery.Service
 	events   []discovery.Event // for Watch; if nil, services are added
 	browsed  []discovery.BrowseConfig
-	block    bool // keep browsing until ctx ends, as mDNS does
+	block    bool          // keep browsing until ctx ends, as mDNS does
+	err      error         // Browse fails with it, after the services
+	waiting  chan struct{} // if set, closed when a blocking Browse has given its services
 
 	mu         sync.Mutex
 	advertised []discovery.AdvertiseConfig
@@ -45,7 +48,13 @@ func (f *fakeLAN) Browse(ctx context.Context, cfg discovery.BrowseConfig, found 
 		}
 		found(s)
 	}
+	if f.err != nil {
+		return f.err
+	}
 	if f.block {
+		if f.waiting != nil {
+			close(f.waiting)
+		}
 		<-ctx.Done()
 	}
 	return nil
@@ -327,6 +336,8 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	}
 	cmd.MaxPayload, cmd.MaxSessions, cmd.SendQueue = 1<<20, 8, 1<<20
 	cmd.IdleTimeout, cmd.HeaderTimeout, cmd.ReadTimeout = time.Minute, time.Minute, time.Minute
+	cmd.SendTimeout, cmd.MaxSessionsPerHost, cmd.MemoryBudget = time.Minute, 8, 128<<20
+	cmd.MinRate, cmd.MinRateWindow, cmd.PingInterval = 1<<10, 10*time.Second, time.Minute
 	pr, pw := io.Pipe()
 	log := zerolog.New(pw)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -449,5 +460,31 @@ func TestBrowseInterrupted(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// TestBrowseColumnsDisplayWidth: names with emoji, CJK letters or combining
+// accents keep the columns in line on a terminal, where such characters take
+// two columns or none rather than one per byte or rune.
+func TestBrowseColumnsDisplayWidth(t *testing.T) {
+	names := []string{"kitchen", "küche 🍳", "台所", "cafe\u0301"}
+	var services []discovery.Service
+	for i, n := range names {
+		services = append(services, svc(t, n, fmt.Sprintf("198.18.0.%d:5050", 11+i)))
+	}
+	code, out, errOut := runFake(t, &fakeLAN{services: services}, "", "browse", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(names) {
+		t.Fatalf("browse printed:\n%s", out)
+	}
+	for i, l := range lines {
+		hostCol := runewidth.StringWidth(l[:strings.Index(l, "h.local.")])
+		addrCol := runewidth.StringWidth(l[:strings.Index(l, "198.18.")])
+		if hostCol != 25 || addrCol != 50 {
+			t.Errorf("line %d (%s): host at column %d, address at %d; want 25 and 50:\n%s", i+1, names[i], hostCol, addrCol, out)
+		}
 	}
 }

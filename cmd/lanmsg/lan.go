@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -54,7 +55,7 @@ func (f mdnsFlags) iface() ([]string, error) {
 				}
 			}
 			return nil, &cliError{code: exitUsage, err: fmt.Errorf("--interface %q: no such network interface", name),
-				hint: fmt.Sprintf("this machine has: %v", names)}
+				hint: "this machine has: " + strings.Join(names, ", ")}
 		}
 	}
 	return f.Interface, nil

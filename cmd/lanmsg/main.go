@@ -14,20 +14,27 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/mattn/go-colorable"
 	"github.com/rs/zerolog"
 )
 
 // cli is the whole command line.
 type cli struct {
-	Version   kong.VersionFlag `help:"Print the version and exit."`
-	LogLevel  string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
-	LogFormat string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
+	LogLevel    string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
+	LogFormat   string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
 
-	Serve  serveCmd  `cmd:"" help:"Receive messages and print them to stdout."`
-	Send   sendCmd   `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
-	Browse browseCmd `cmd:"" help:"List the lanmsg servers on the LAN."`
-	Chat   chatCmd   `cmd:"" help:"Chat with everyone else on a lanmsg server."`
+	Serve   serveCmd   `cmd:"" help:"Receive messages and print them to stdout."`
+	Send    sendCmd    `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
+	Browse  browseCmd  `cmd:"" help:"List the lanmsg servers on the LAN."`
+	Chat    chatCmd    `cmd:"" help:"Chat with everyone else on a lanmsg server."`
+	Version versionCmd `cmd:"" name:"version" help:"Print the version, and the Go version and system it was built for."`
+	Usage   usageCmd   `cmd:"" default:"1" hidden:"" help:"Print the usage (lanmsg without a command)."`
 }
+
+// usageCmd is what lanmsg does without a command: say what it can do, as
+// --help does (see runWith).
+type usageCmd struct{}
 
 const description = `lanmsg: messages across the LAN, with no address to type.
 
@@ -83,6 +90,10 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 
 	kctx, code, done := parse(parser, args, &exitCode)
 	if done {
+		return code
+	}
+	if kctx.Command() == "usage" {
+		_, code, _ = parse(parser, []string{"--help"}, &exitCode)
 		return code
 	}
 
@@ -189,7 +200,13 @@ func newLogger(w io.Writer, level, format string) *zerolog.Logger {
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+		tty := isTerminal(w)
+		if f, ok := w.(*os.File); ok && tty {
+			// Windows consoles need the colour codes translated (elsewhere
+			// this returns f itself).
+			w = colorable.NewColorable(f)
+		}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !tty}
 	}
 	log := zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 	return &log

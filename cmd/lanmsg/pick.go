@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
@@ -65,8 +64,15 @@ func (f *clientFlags) clientConfig() session.ClientConfig {
 	}
 }
 
-// target works out which server to use: --server, --to, or the LAN.
-func (f *targetFlags) target(ctx context.Context, log *zerolog.Logger, l lan) (target, error) {
+// The picker's questions.
+const (
+	sendQuestion = "Send to which server?"
+	chatQuestion = "Chat on which server?"
+)
+
+// target works out which server to use: --server, --to, or the LAN, where
+// the picker asks question when several servers answer.
+func (f *targetFlags) target(ctx context.Context, log *zerolog.Logger, l lan, question string) (target, error) {
 	server := f.Server
 	if server == "" && looksLikeHostPort(f.To) {
 		server = f.To
@@ -83,14 +89,11 @@ func (f *targetFlags) target(ctx context.Context, log *zerolog.Logger, l lan) (t
 		return target{}, err
 	}
 	cfg := browseConfig(log, ifi)
+	log.Debug().Dur("timeout", f.BrowseTimeout).Msg("looking for servers on the LAN")
 	if f.To != "" {
 		return findByName(ctx, l, cfg, f.To, f.BrowseTimeout)
 	}
-	found, err := browseAll(ctx, l, cfg, f.BrowseTimeout)
-	if err != nil {
-		return target{}, err
-	}
-	return choose(found, openControllingTTY, f.BrowseTimeout)
+	return chooseOnLAN(ctx, l, cfg, f.BrowseTimeout, picker{question: question, openTTY: openControllingTTY})
 }
 
 // findByName browses until a server called name answers, and returns it at
@@ -129,39 +132,95 @@ func findByName(ctx context.Context, l lan, cfg discovery.BrowseConfig, name str
 	return target{}, ce
 }
 
-// browseAll collects the servers that answer within timeout.
-func browseAll(ctx context.Context, l lan, cfg discovery.BrowseConfig, timeout time.Duration) ([]discovery.Service, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// chooseOnLAN collects the servers that answer within timeout and picks
+// one: the only one, or the person's choice. While the list is shown, it
+// keeps looking, and servers that answer late are added to it.
+func chooseOnLAN(ctx context.Context, l lan, cfg discovery.BrowseConfig, timeout time.Duration, p picker) (target, error) {
+	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	arrivals := make(chan discovery.Service)
+	browsed := make(chan error, 1)
+	go func() {
+		browsed <- l.Browse(bctx, cfg, func(s discovery.Service) {
+			select {
+			case arrivals <- s:
+			case <-bctx.Done():
+			}
+		})
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	var found []discovery.Service
-	err := l.Browse(ctx, cfg, func(s discovery.Service) { found = append(found, s) })
-	if err != nil {
-		return nil, browseError(err)
+	seen := map[string]bool{}
+collect:
+	for {
+		select {
+		case s := <-arrivals:
+			if !seen[s.Instance] {
+				seen[s.Instance] = true
+				found = append(found, s)
+			}
+		case err := <-browsed:
+			if err != nil {
+				return target{}, browseError(err)
+			}
+			arrivals = nil // it stopped looking: nothing more comes
+			break collect
+		case <-timer.C:
+			break collect
+		case <-ctx.Done(): // Ctrl-C: no picker, no waiting
+			return target{}, ctx.Err()
+		}
 	}
-	return found, nil
+	if err := ctx.Err(); err != nil {
+		return target{}, err
+	}
+	p.more = arrivals
+	return p.choose(ctx, found, timeout)
+}
+
+// picker asks the person at the terminal which server to use.
+type picker struct {
+	question string                             // such as "Send to which server?"
+	openTTY  func() (io.ReadWriteCloser, error) // the terminal to ask on
+	more     <-chan discovery.Service           // servers that answer while the list is shown; nil: none
 }
 
 // choose picks among discovered servers: the only one, or the person's
-// choice on the terminal.
+// choice on the terminal. (It asks send's question, with nothing arriving
+// later.)
 func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error), timeout time.Duration) (target, error) {
+	return picker{question: sendQuestion, openTTY: openTTY}.choose(context.Background(), found, timeout)
+}
+
+// choose picks among found: the only one, or the person's choice, in the
+// order of their names so that the numbers are the same from run to run.
+func (p picker) choose(ctx context.Context, found []discovery.Service, timeout time.Duration) (target, error) {
 	switch len(found) {
 	case 0:
 		return target{}, &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", timeout), hint: browseHint}
 	case 1:
 		return serviceTarget(found[0]), nil
 	}
+	found = slices.Clone(found)
+	slices.SortStableFunc(found, func(a, b discovery.Service) int {
+		if c := strings.Compare(strings.ToLower(a.Instance), strings.ToLower(b.Instance)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Instance, b.Instance)
+	})
 	names := make([]string, len(found))
 	for i, s := range found {
 		names[i] = s.Instance
 	}
-	tty, err := openTTY()
+	tty, err := p.openTTY()
 	if err != nil {
 		return target{}, &cliError{code: exitUsage,
 			err:  fmt.Errorf("%d lanmsg servers found (%s) and no terminal to ask which", len(found), quoteList(names)),
 			hint: fmt.Sprintf("pick one with --to, e.g. --to %q", found[0].Instance)}
 	}
 	defer func() { _ = tty.Close() }()
-	s, err := pick(tty, found)
+	s, err := p.pick(ctx, tty, found)
 	if err != nil {
 		return target{}, err
 	}
@@ -169,24 +228,69 @@ func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error
 }
 
 // pick shows a numbered list on the terminal and reads the person's choice.
-// The names come from the network: they are shown escaped.
-func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, error) {
+// Servers that answer meanwhile (p.more) are added at the end of the list,
+// so the numbers already shown stay. The names come from the network: they
+// are shown escaped. When ctx ends (Ctrl-C), pick returns ctx's error at once.
+func (p picker) pick(ctx context.Context, tty io.ReadWriter, found []discovery.Service) (discovery.Service, error) {
+	shown := map[string]bool{}
 	_, _ = fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
 	for i, s := range found {
-		addrs := make([]string, len(s.Addrs))
-		for j, a := range s.Addrs {
-			addrs[j] = a.String()
-		}
-		_, _ = fmt.Fprintf(tty, "  %d) %s  (%s port %d)\n", i+1, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
+		shown[s.Instance] = true
+		showChoice(tty, i+1, s)
 	}
-	in := bufio.NewReader(tty)
+	type answer struct {
+		line string
+		err  error
+	}
+	answers := make(chan answer)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() { // a read from the terminal cannot be interrupted: read it aside
+		in := bufio.NewReader(tty)
+		for {
+			line, err := in.ReadString('\n')
+			select {
+			case answers <- answer{line, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	notPicked := &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
+	more := p.more
 	for {
-		_, _ = fmt.Fprintf(tty, "Send to which server? [1-%d, or q to cancel]: ", len(found))
-		line, err := in.ReadString('\n')
-		answer := strings.TrimSpace(line)
-		if answer == "q" || (err != nil && answer == "") {
+		_, _ = fmt.Fprintf(tty, "%s [1-%d, or q to cancel]: ", p.question, len(found))
+		var a answer
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				_, _ = fmt.Fprintln(tty)
+				return discovery.Service{}, ctx.Err()
+			case s, ok := <-more:
+				if !ok {
+					more = nil
+					continue
+				}
+				if shown[s.Instance] {
+					continue
+				}
+				shown[s.Instance] = true
+				found = append(found, s)
+				_, _ = fmt.Fprintln(tty)
+				showChoice(tty, len(found), s)
+				_, _ = fmt.Fprintf(tty, "%s [1-%d, or q to cancel]: ", p.question, len(found))
+			case a = <-answers:
+				break wait
+			}
+		}
+		answer := strings.TrimSpace(a.line)
+		if answer == "q" || (a.err != nil && answer == "") {
 			_, _ = fmt.Fprintln(tty)
-			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
+			return discovery.Service{}, notPicked
 		}
 		if n, convErr := strconv.Atoi(answer); convErr == nil && n >= 1 && n <= len(found) {
 			return found[n-1], nil
@@ -197,24 +301,19 @@ func pick(tty io.ReadWriter, found []discovery.Service) (discovery.Service, erro
 			}
 		}
 		_, _ = fmt.Fprintf(tty, "%q is not one of the choices.\n", answer)
-		if err != nil {
-			return discovery.Service{}, &cliError{code: exitUsage, err: errors.New("no server picked; nothing was sent")}
+		if a.err != nil {
+			return discovery.Service{}, notPicked
 		}
 	}
 }
 
-// openControllingTTY opens the terminal the process runs in, even when stdin
-// is a pipe carrying the messages.
-func openControllingTTY() (io.ReadWriteCloser, error) {
-	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
+// showChoice shows server s as choice n: "  2) beta  (198.18.0.12 port 5050)".
+func showChoice(w io.Writer, n int, s discovery.Service) {
+	addrs := make([]string, len(s.Addrs))
+	for j, a := range s.Addrs {
+		addrs[j] = a.String()
 	}
-	if !term.IsTerminal(int(f.Fd())) {
-		_ = f.Close()
-		return nil, errors.New("/dev/tty is not a terminal")
-	}
-	return f, nil
+	_, _ = fmt.Fprintf(w, "  %d) %s  (%s port %d)\n", n, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
 }
 
 // dialFirst connects to the first of the target's addresses that answers.
@@ -233,8 +332,15 @@ func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zer
 		if errors.Is(err, session.ErrNoExtension) {
 			// Connected, but the server speaks only the plain protocol:
 			// its other addresses lead to the same server.
-			return nil, "", &cliError{code: exitFailure, err: fmt.Errorf("%q at %s: %w", t.name, ep, err),
-				hint: "it speaks only the tutorial's one-way protocol: chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with it"}
+			// It has the !HELLO, printed as a message by a plain server:
+			// delivered, but not as asked.
+			who := fmt.Sprintf("%q at %s", t.name, ep)
+			if t.name == ep {
+				who = "the server at " + ep
+			}
+			return nil, "", &cliError{code: exitUnconfirmed,
+				err:  fmt.Errorf("%s does not support receipts or chat: it did not answer the !HELLO that asks for them within %v, so it speaks only the tutorial's one-way protocol, has printed the !HELLO as a message, and nothing else was sent", who, cfg.ConfirmTimeout),
+				hint: "chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with this one"}
 		}
 		log.Debug().Err(err).Str("addr", ep).Msg("address did not answer; trying the next")
 		last = err

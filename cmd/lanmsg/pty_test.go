@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -187,6 +189,49 @@ func TestPickerPTY(t *testing.T) {
 		p.wantExit(15*time.Second, 0)
 		if strings.Contains(tty.text(), "is not one of the choices") {
 			t.Errorf("send rejected the choice:\n%s", tty.text())
+		}
+	})
+
+	// ptyCmd starts lanmsg with args on host 3, with the pty as its
+	// controlling terminal and stdin.
+	ptyCmd := func(t *testing.T, name string, args ...string) (*pty, *labProc) {
+		tty := openPTY(t)
+		cmd := labCmd(lab, bin, 3, "", args...)
+		cmd.Stdin = strings.NewReader(input)
+		cmd.ExtraFiles = []*os.File{tty.slave}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 3}
+		p := startLabProc(t, name, cmd)
+		tty.slave.Close()
+		return tty, p
+	}
+
+	t.Run("chat asks on which server", func(t *testing.T) {
+		tty, p := ptyCmd(t, "chat with a terminal", "chat")
+		tty.waitFor("Chat on which server? [1-2, or q to cancel]: ", 15*time.Second)
+		tty.typeIn("q\n")
+		p.wantExit(15*time.Second, exitUsage)
+	})
+
+	t.Run("Ctrl-C at the picker", func(t *testing.T) {
+		tty, p := ptyCmd(t, "send interrupted at the picker", "send")
+		tty.waitFor("Send to which server?", 15*time.Second)
+		tty.typeIn("\x03") // the terminal sends SIGINT
+		p.wantExit(2*time.Second, exitInterrupted)
+		if log := p.stderrText(); !strings.Contains(log, "lanmsg: interrupted") {
+			t.Errorf("stderr:\n%s", log)
+		}
+	})
+
+	t.Run("Ctrl-C while looking", func(t *testing.T) {
+		tty, p := ptyCmd(t, "send interrupted while looking", "--log-level", "debug", "send", "--browse-timeout", "30s")
+		p.waitLine(procStderr, 15*time.Second, "the start of the search", func(l string) bool { return strings.Contains(l, "looking for servers on the LAN") })
+		tty.typeIn("\x03")
+		p.wantExit(2*time.Second, exitInterrupted)
+		if log := p.stderrText(); !strings.Contains(log, "lanmsg: interrupted") {
+			t.Errorf("stderr:\n%s", log)
+		}
+		if strings.Contains(tty.text(), "which server?") {
+			t.Errorf("the picker appeared after Ctrl-C:\n%s", tty.text())
 		}
 	})
 

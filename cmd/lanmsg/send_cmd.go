@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
 	"github.com/lanmsg/lanmsg/transport"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 type sendCmd struct {
@@ -28,13 +29,18 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l)
+	t, err := c.target(ctx, log, l, sendQuestion)
 	if err != nil {
 		return err
 	}
 	cfg := c.clientConfig()
 	if t.extended || c.Receipts {
 		cfg.Hello = &session.Hello{}
+	}
+	if c.Receipts && !t.extended {
+		// Nothing says whether the server at --server has receipts until
+		// it answers the hello, which a plain server prints instead.
+		log.Warn().Str("server", t.name).Msg("--receipts: asking for receipts with a !HELLO handshake; a server without them (such as the tutorial's) prints it as a message, and send then stops without sending the messages")
 	}
 	cl, addr, err := dialFirst(ctx, t, cfg, log)
 	if err != nil {
@@ -109,7 +115,12 @@ func deliver(ctx context.Context, cl *session.Client, src messageSource, addr st
 	if err := cl.Close(); err != nil {
 		return unconfirmed(addr, cl, src.nameOf, err)
 	}
-	log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
+	switch {
+	case stopped == nil:
+		log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("delivered, confirmed by the server")
+	case cl.Sent() > 0: // the error that follows names what was not sent
+		log.Info().Str("server", addr).Int("messages", cl.Sent()).Msg("the messages before the one that stopped the input were delivered, confirmed by the server")
+	}
 	return stopped
 }
 
@@ -150,9 +161,15 @@ func unconfirmed(addr string, cl *session.Client, nameOf func(int) string, err e
 // out.
 func serverAddr(s string) (string, error) {
 	if _, _, err := net.SplitHostPort(s); err != nil {
+		host := s
+		if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+			host = host[1 : len(host)-1] // [fd00::11]
+		}
 		var ae *net.AddrError
-		if errors.As(err, &ae) && ae.Err == "missing port in address" {
-			s = net.JoinHostPort(s, strconv.Itoa(defaultPort))
+		if _, ipErr := netip.ParseAddr(host); ipErr == nil || (errors.As(err, &ae) && ae.Err == "missing port in address") {
+			// A host alone, or an IPv6 address alone (fd00::11, whose
+			// colons SplitHostPort cannot tell from a port's).
+			s = net.JoinHostPort(host, strconv.Itoa(defaultPort))
 		}
 	}
 	if err := checkHostPort(s, "--server"); err != nil {
@@ -169,13 +186,13 @@ func dialError(addr string, err error) error {
 	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("cannot connect to %s: %w", addr, dialCause(err))}
 	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case neterr.Refused(err):
 		ce.hint = "nothing listens there: is 'lanmsg serve' running on that machine, and is the port right?"
 	case errors.As(err, &dnsErr):
 		ce.hint = "check the host name, or use the server's IP address"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		ce.hint = "no answer: check the address, that both machines are on the same network, and that a firewall allows the port (or raise --connect-timeout)"
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+	case neterr.Unreachable(err):
 		ce.hint = "that address cannot be reached from here: check the address and your network connection"
 	}
 	return ce

@@ -7,14 +7,16 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // defaultPort is the tutorial's port.
@@ -37,6 +39,13 @@ type serveCmd struct {
 	HeaderTimeout time.Duration `default:"10s" placeholder:"DURATION" help:"Close a session that takes longer than this to send a 64-byte header once started. Default ${default}."`
 	ReadTimeout   time.Duration `default:"30s" placeholder:"DURATION" help:"Close a session that stalls this long inside a message. Default ${default}."`
 	SendQueue     byteSize      `default:"1MiB" placeholder:"SIZE" help:"Chat events that may wait for a participant who does not read them; past this, it is disconnected so the room never waits. Default ${default}."`
+	SendTimeout   time.Duration `default:"10s" placeholder:"DURATION" help:"Disconnect a chat participant whose connection takes no bytes for this long. Default ${default}."`
+
+	MaxSessionsPerHost int           `default:"64" placeholder:"N" help:"Most sessions one IP address may hold at once; more from it are refused, so that one machine cannot take every slot. Default ${default}."`
+	MemoryBudget       byteSize      `default:"128MiB" placeholder:"SIZE" help:"Memory the server may hold for all peers together (messages being read, output waiting, chat events queued); past it, the peers holding the most are disconnected. Default ${default}."`
+	MinRate            byteSize      `default:"1KiB" placeholder:"SIZE" help:"Bytes per second a message under way must bring, measured over --min-rate-window; a slower sender is disconnected, so a trickle cannot hold a slot. Default ${default}."`
+	MinRateWindow      time.Duration `default:"10s" placeholder:"DURATION" help:"The window over which --min-rate is measured (at most 1m). Default ${default}."`
+	PingInterval       time.Duration `default:"30s" placeholder:"DURATION" help:"How often chat participants are pinged; lanmsg chat answers by itself, and a participant silent for two intervals is disconnected. Default ${default}."`
 
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
@@ -49,13 +58,39 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		HeaderTimeout: c.HeaderTimeout,
 		ReadTimeout:   c.ReadTimeout,
 		SendQueue:     int(c.SendQueue),
+		SendTimeout:   c.SendTimeout,
+
+		MaxSessionsPerHost: c.MaxSessionsPerHost,
+		MemoryBudget:       int64(c.MemoryBudget),
+		MinRate:            int(c.MinRate),
+		MinRateWindow:      c.MinRateWindow,
+		PingInterval:       c.PingInterval,
+	}
+	if err := checkName(c.Name); err != nil {
+		return err
 	}
 	if c.MaxSessions < 1 {
 		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions must be at least 1, got %d", c.MaxSessions)}
 	}
-	if err := checkTimeouts(map[string]time.Duration{"--idle-timeout": c.IdleTimeout, "--header-timeout": c.HeaderTimeout, "--read-timeout": c.ReadTimeout}); err != nil {
+	if c.MaxSessionsPerHost < 1 {
+		return &cliError{code: exitUsage, err: fmt.Errorf("--max-sessions-per-host must be at least 1, got %d", c.MaxSessionsPerHost)}
+	}
+	if err := checkTimeouts(map[string]time.Duration{"--idle-timeout": c.IdleTimeout, "--header-timeout": c.HeaderTimeout, "--read-timeout": c.ReadTimeout,
+		"--send-timeout": c.SendTimeout, "--min-rate-window": c.MinRateWindow, "--ping-interval": c.PingInterval}); err != nil {
 		return err
 	}
+	if c.MinRateWindow > session.MaxMinRateWindow {
+		return &cliError{code: exitUsage, err: fmt.Errorf("--min-rate-window %v is longer than %v", c.MinRateWindow, session.MaxMinRateWindow),
+			hint: "a trickling client holds a slot for up to one window; use 10s to 1m"}
+	}
+	if err := cfg.Validate(); err != nil {
+		ce := &cliError{code: exitUsage, err: err}
+		if strings.Contains(err.Error(), "memory budget") {
+			ce.hint = "raise --memory-budget, or lower --max-payload"
+		}
+		return ce
+	}
+	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
 		return err
@@ -129,6 +164,31 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	return nil
 }
 
+// maxNameBytes is the longest --name: one DNS label.
+const maxNameBytes = 63
+
+// checkName refuses a --name that mDNS would have to cut.
+func checkName(name string) error {
+	if len(name) <= maxNameBytes {
+		return nil
+	}
+	return &cliError{code: exitUsage, err: fmt.Errorf("--name %q is %d bytes long; a name on the LAN has at most %d (one DNS label)", name, len(name), maxNameBytes),
+		hint: "choose a shorter name; letters outside ASCII take 2 to 4 bytes each"}
+}
+
+// limitMemory tells the Go runtime to collect garbage harder as the process
+// nears twice the memory budget (plus room for the runtime itself), so that
+// memory freed by shed peers is returned promptly. GOMEMLIMIT, when set,
+// wins.
+func limitMemory(budget int64, log *zerolog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := 2*budget + 64<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug().Int64("bytes", limit).Msg("Go memory limit set from --memory-budget")
+}
+
 // listen opens the listening socket. Without --listen it takes port 5050 on
 // all interfaces, or any free port when 5050 is taken.
 func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
@@ -144,7 +204,7 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 	}
 	want := ":" + strconv.Itoa(defaultPort)
 	ln, err := net.Listen("tcp", want)
-	if errors.Is(err, syscall.EADDRINUSE) {
+	if neterr.AddrInUse(err) {
 		ln, err = net.Listen("tcp", ":0")
 		if err == nil {
 			log.Warn().Int("port", ln.Addr().(*net.TCPAddr).Port).
@@ -160,11 +220,11 @@ func (c *serveCmd) listen(log *zerolog.Logger) (net.Listener, error) {
 func listenError(addr string, err error) error {
 	ce := &cliError{code: exitFailure, err: fmt.Errorf("cannot listen on %s: %w", addr, unwrapOp(err))}
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case neterr.AddrInUse(err):
 		ce.hint = "another program (perhaps another lanmsg serve) uses that port; pick another with --listen :PORT, or leave out --listen to take a free one"
-	case errors.Is(err, syscall.EACCES):
+	case neterr.Denied(err):
 		ce.hint = "ports below 1024 need privileges; use a higher port, such as the default 5050"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
+	case neterr.AddrNotAvailable(err):
 		ce.hint = "that IP address is not one of this machine's; leave the host empty (--listen :PORT) to listen on all interfaces"
 	}
 	return ce
@@ -209,7 +269,8 @@ func addrErr(err error) string {
 func checkTimeouts(ts map[string]time.Duration) error {
 	for flag, d := range ts {
 		if d <= 0 {
-			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d)}
+			return &cliError{code: exitUsage, err: fmt.Errorf("%s must be positive, got %v", flag, d),
+				hint: fmt.Sprintf("give a duration with its unit, such as %s 1.5s, %s 500ms or %s 2m", flag, flag, flag)}
 		}
 	}
 	return nil

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"golang.org/x/term"
@@ -47,4 +49,12 @@ func versionString() string {
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+type versionCmd struct{}
+
+// Run prints "lanmsg VERSION (GO, OS/ARCH)".
+func (versionCmd) Run(std streams) error {
+	_, err := fmt.Fprintf(std.out, "lanmsg %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package netlab
 
 import (
@@ -12,16 +14,15 @@ import (
 	"time"
 )
 
-// avahiRunDir is where avahi-daemon keeps its pid file and socket. Every network namespace
-// shares the machine's /run, so each daemon gets its own directory bind-mounted there, in the
-// private mount namespace that `ip netns exec` gives it: daemons of different tests never meet.
-const avahiRunDir = "/run/avahi-daemon"
-
 // StartAvahi runs a private D-Bus system bus and an avahi-daemon (IPv4, eth0 only, host name
-// hostName, its own runtime directory) on host i, and returns the environment
-// (DBUS_SYSTEM_BUS_ADDRESS) that avahi-publish and avahi-browse need. It skips the test if
-// avahi-daemon or dbus-daemon is not installed. Both daemons are stopped, by PID, when the
-// test ends.
+// hostName) on host i, and returns the environment (DBUS_SYSTEM_BUS_ADDRESS) that avahi-publish
+// and avahi-browse need. It skips the test if avahi-daemon or dbus-daemon is not installed.
+// Both daemons are stopped, by PID, when the test ends.
+//
+// avahi-daemon keeps its pid file and socket in /run/avahi-daemon, which network namespaces
+// share: a second daemon there refuses to start ("Daemon already running"). So each one runs
+// in a mount namespace of its own, where a fresh directory of the test's is mounted over
+// /run/avahi-daemon, and any number can run at once, from any number of test processes.
 func (l *Lab) StartAvahi(i int, hostName string) []string {
 	t := l.t
 	t.Helper()
@@ -31,6 +32,10 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 		}
 	}
 	d := t.TempDir()
+	run := filepath.Join(d, "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
 	bus := filepath.Join(d, "bus")
 	busConf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>system</type><listen>unix:path=` + bus + `</listen>
@@ -44,18 +49,15 @@ func (l *Lab) StartAvahi(i int, hostName string) []string {
 			t.Fatalf("netlab: %v", err)
 		}
 	}
-	run := filepath.Join(d, "run")
-	for _, dir := range []string{avahiRunDir, run} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatalf("netlab: %v", err)
-		}
+	if err := os.MkdirAll("/run/avahi-daemon", 0o755); err != nil { // the mount point
+		t.Fatalf("netlab: %v", err)
 	}
 
 	dbus := l.Command(i, "dbus-daemon", "--nofork", "--print-address", "--config-file="+filepath.Join(d, "bus.conf"))
 	l.startDaemon(dbus, "dbus-daemon", true, "unix:")
 	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
 
-	avahi := l.Command(i, "sh", "-c", `mount --bind "$0" `+avahiRunDir+` && exec "$@"`, run,
+	avahi := l.Command(i, "unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /run/avahi-daemon && exec "$@"`, run,
 		"/usr/sbin/avahi-daemon", "-f", filepath.Join(d, "avahi.conf"), "--no-chroot", "--no-drop-root", "--no-rlimits")
 	avahi.Env = append(os.Environ(), env...)
 	l.startDaemon(avahi, "avahi-daemon", false, "Server startup complete")
