@@ -39,7 +39,7 @@ type Advertiser struct {
 	conn pconn
 	mu   sync.Mutex // guards e
 	e    *engine
-	live chan struct{} // closed once probing has succeeded on some interface
+	live chan struct{} // closed once probing has succeeded on every interface
 	wake chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -47,8 +47,8 @@ type Advertiser struct {
 }
 
 // Advertise probes for name conflicts on every interface in use, then answers queries and
-// announces. It returns once the service is being answered on some interface, or at once when
-// no interface is usable yet (it then starts when one comes up); the rest (announcements, new
+// announces. It returns once the service is being answered on every interface, or at once
+// when no interface is usable yet (it then starts when one comes up); the rest (announcements, new
 // interfaces, renames and reclaims) goes on in the background.
 func Advertise(ctx context.Context, cfg AdvertiseConfig) (*Advertiser, error) {
 	if cfg.Log == nil {
@@ -202,7 +202,7 @@ func (a *Advertiser) run(now func() time.Time) {
 		t := now()
 		a.e.tick(t)
 		a.flush()
-		if a.e.isLive() {
+		if a.e.settled() {
 			select {
 			case <-a.live:
 			default:

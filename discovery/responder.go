@@ -175,6 +175,16 @@ func (e *engine) isLive() bool {
 	return false
 }
 
+// settled reports whether probing has succeeded on every interface.
+func (e *engine) settled() bool {
+	for _, l := range e.links {
+		if l.phase == probing {
+			return false
+		}
+	}
+	return len(e.links) > 0
+}
+
 // allAddrs is every address advertised, on any interface.
 func (e *engine) allAddrs() []netip.Addr {
 	var out []netip.Addr
@@ -212,6 +222,8 @@ func (e *engine) setInterfaces(now time.Time, ifs []netIface) {
 		return
 	}
 	seen := map[linkKey]bool{}
+	// The links that appear together probe together: one random delay for all of them.
+	jitter := time.Duration(-1)
 	for _, ifc := range ifs {
 		addrs := linkAddrs(ifc, e.cfg.addrs)
 		if len(addrs) == 0 {
@@ -227,7 +239,10 @@ func (e *engine) setInterfaces(now time.Time, ifs []netIface) {
 			if l == nil {
 				l = &link{key: k, ifc: ifc, addrs: addrs, lastMcast: map[string]time.Time{}}
 				e.links[k] = l
-				e.startProbe(now, l, e.between(0, probeJitter))
+				if jitter < 0 {
+					jitter = e.between(0, probeJitter)
+				}
+				e.startProbe(now, l, jitter)
 				e.log.Debug().Str("iface", ifc.name).Bool("ipv6", v6).Strs("addrs", addrStrings(addrs)).Msg("discovery: new interface, probing")
 				continue
 			}

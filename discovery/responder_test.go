@@ -499,3 +499,34 @@ func TestNameHealsAfterExpiry(t *testing.T) {
 		t.Fatalf("reclaimed at %v, holder's records expired at %v", ann, s.since(expiry))
 	}
 }
+
+// The IPv4 and IPv6 links of an interface (and every interface that appears at once) probe
+// together, and the responder counts as settled, which is when Advertise returns, only when
+// probing has succeeded on all of them: otherwise a server could report its name while a
+// newcomer still takes it on the interface it had not finished probing.
+func TestLinksProbeTogether(t *testing.T) {
+	s := newSim(t)
+	ifc := eth(2, 11)
+	ifc.v6 = true
+	h := s.addHost("box", "kitchen", 5050, 11, ifc, eth(3, 11))
+	var next time.Time
+	for k, l := range h.e.links {
+		if next.IsZero() {
+			next = l.next
+		}
+		if !l.next.Equal(next) {
+			t.Errorf("link %+v probes first at %v, another at %v", k, s.since(l.next), s.since(next))
+		}
+	}
+	if len(h.e.links) != 3 {
+		t.Fatalf("%d links, want 3", len(h.e.links))
+	}
+	h.e.links[linkKey{2, true}].phase = live // one link done early
+	if !h.e.isLive() || h.e.settled() {
+		t.Errorf("with one link live: live %v settled %v, want live and not settled", h.e.isLive(), h.e.settled())
+	}
+	s.run(3 * time.Second)
+	if !h.e.settled() {
+		t.Error("not settled after probing on every link")
+	}
+}
