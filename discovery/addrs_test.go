@@ -69,3 +69,20 @@ func TestRankAndFilterAddrs(t *testing.T) {
 		t.Error("loopback from this host refused")
 	}
 }
+
+// Without IP_PKTINFO (Windows), a packet's interface is the one whose subnet holds its source,
+// or the only one in use.
+func TestIfaceFor(t *testing.T) {
+	ifs := map[int]netIface{
+		2: {index: 2, prefixes: pfx("198.18.0.11/24")},
+		3: {index: 3, prefixes: pfx("198.19.0.11/24", "fd06::11/64")},
+	}
+	for src, want := range map[string]int{"198.18.0.12": 2, "198.19.0.13": 3, "fd06::12": 3, "10.0.0.1": 0} {
+		if got := ifaceFor(netip.MustParseAddr(src), ifs); got != want {
+			t.Errorf("ifaceFor(%s) = %d, want %d", src, got, want)
+		}
+	}
+	if got := ifaceFor(netip.MustParseAddr("10.0.0.1"), map[int]netIface{7: {index: 7}}); got != 7 {
+		t.Errorf("the only interface: %d", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -46,6 +47,7 @@ type sysConn struct {
 
 	mu     sync.Mutex
 	joined map[int]netIface // by index: the interfaces in use
+	wmu    sync.Mutex       // serialises setting the multicast interface and writing (not on Linux)
 }
 
 // openSysConn opens the sockets. only restricts mDNS to the named interfaces; the groups are
@@ -54,8 +56,14 @@ func openSysConn(only []string, querier bool, log *zerolog.Logger) (*sysConn, er
 	c := &sysConn{log: log, only: only, querier: querier, pkts: make(chan inPacket, 256),
 		done: make(chan struct{}), joined: map[int]netIface{}, g6: map[int]*ipv6.PacketConn{}}
 	lc := net.ListenConfig{Control: groupControl}
-	if pc, err := lc.ListenPacket(context.Background(), "udp4", "224.0.0.251:5353"); err != nil {
-		log.Debug().Err(err).Msg("discovery: cannot bind 224.0.0.251:5353")
+	pc, err := lc.ListenPacket(context.Background(), "udp4", "224.0.0.251:5353")
+	if err != nil {
+		// Windows cannot bind a multicast address: the wildcard is its way.
+		log.Debug().Err(err).Msg("discovery: cannot bind 224.0.0.251:5353; trying 0.0.0.0:5353")
+		pc, err = lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:5353")
+	}
+	if err != nil {
+		log.Debug().Err(err).Msg("discovery: cannot bind UDP port 5353 over IPv4")
 	} else {
 		c.socks = append(c.socks, pc)
 		c.p4 = ipv4.NewPacketConn(pc)
@@ -220,6 +228,24 @@ func (c *sysConn) inUse(idx int) (netIface, bool) {
 	return ni, ok
 }
 
+// ifaceFor is the interface a packet from src came in on when the system does not say: the
+// one whose subnet holds src, or the only one in use; 0 if that cannot be told.
+func ifaceFor(src netip.Addr, ifs map[int]netIface) int {
+	for idx, ifc := range ifs {
+		for _, p := range ifc.prefixes {
+			if p.Contains(src) {
+				return idx
+			}
+		}
+	}
+	if len(ifs) == 1 {
+		for idx := range ifs {
+			return idx
+		}
+	}
+	return 0
+}
+
 func (c *sysConn) deliver(b []byte, ifIndex int, src netip.AddrPort) bool {
 	if _, ok := c.inUse(ifIndex); !ok {
 		return true // not an interface we use (--interface)
@@ -244,11 +270,22 @@ func (c *sysConn) read4(p *ipv4.PacketConn) {
 			continue
 		}
 		ua, ok := src.(*net.UDPAddr)
-		if !ok || cm == nil {
+		if !ok {
 			continue
 		}
 		a, _ := netip.AddrFromSlice(ua.IP)
-		if !c.deliver(buf[:n], cm.IfIndex, netip.AddrPortFrom(a.Unmap(), uint16(ua.Port))) {
+		a = a.Unmap()
+		idx := 0
+		if cm != nil {
+			idx = cm.IfIndex
+		}
+		if idx == 0 {
+			// No IP_PKTINFO (Windows): the interface whose subnet holds the source.
+			c.mu.Lock()
+			idx = ifaceFor(a, c.joined)
+			c.mu.Unlock()
+		}
+		if !c.deliver(buf[:n], idx, netip.AddrPortFrom(a, uint16(ua.Port))) {
 			return
 		}
 	}
@@ -272,12 +309,22 @@ func (c *sysConn) read6(p *ipv6.PacketConn, ifIndex int) {
 		if idx == 0 && cm != nil {
 			idx = cm.IfIndex
 		}
-		if !ok || idx == 0 {
+		if !ok {
 			continue
 		}
 		a, _ := netip.AddrFromSlice(ua.IP)
 		if a.Is4In6() {
 			continue
+		}
+		if idx == 0 {
+			// No IPV6_PKTINFO (Windows): the source's zone, or its subnet.
+			if ifi, err := net.InterfaceByName(ua.Zone); ua.Zone != "" && err == nil {
+				idx = ifi.Index
+			} else {
+				c.mu.Lock()
+				idx = ifaceFor(a, c.joined)
+				c.mu.Unlock()
+			}
 		}
 		if a.IsLinkLocalUnicast() {
 			if ni, ok := c.inUse(idx); ok {
@@ -318,6 +365,16 @@ func (c *sysConn) write(b []byte, ifIndex int, dst netip.AddrPort) error {
 		if ni.loopback {
 			// 127.0.0.1 is host-scoped, so the kernel would send from 0.0.0.0 on lo.
 			cm.Src = net.IPv4(127, 0, 0, 1)
+		}
+		if runtime.GOOS != "linux" && dst.Addr().IsMulticast() {
+			// Not every system takes the interface from the control message (Windows
+			// ignores it, FreeBSD has no field for it): set it on the socket, one
+			// writer at a time.
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
+			if ifi, err := net.InterfaceByIndex(ifIndex); err == nil {
+				_ = p.SetMulticastInterface(ifi)
+			}
 		}
 		_, err := p.WriteTo(b, cm, &net.UDPAddr{IP: dst.Addr().Unmap().AsSlice(), Port: int(dst.Port())})
 		return err
