@@ -34,7 +34,9 @@
 // real one (an IPv4 socket bound to 224.0.0.251:5353, joined on every interface in use, the
 // interface of each packet from IP_PKTINFO; an IPv6 socket per interface bound to
 // [ff02::fb%IFACE]:5353). Bound to the group addresses, they never take a unicast answer
-// meant for another mDNS process on the host. The tests drive the engine on a simulated LAN
+// meant for another mDNS process on the host. Where a system cannot bind a group address or
+// does not say which interface a packet came in on (Windows), the IPv4 socket binds the
+// wildcard and a packet is attributed to the interface whose subnet holds its source. The tests drive the engine on a simulated LAN
 // with a virtual clock (sim_test.go), and Advertiser and the browser over memNet, an
 // in-memory pconn, so the protocol is tested without root; the namespace labs (netlab) are
 // for end-to-end and interop tests.
