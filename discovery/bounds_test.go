@@ -141,8 +141,8 @@ func TestBrowserCapsInstances(t *testing.T) {
 		}
 	}
 	t.Logf("10,000 PTR records in 100 packets handled in %v", time.Since(start))
-	if len(b.insts) != maxInstances || len(b.asking) != maxInstances {
-		t.Fatalf("tracking %d instances, asking about %d; want the cap, %d", len(b.insts), len(b.asking), maxInstances)
+	if len(b.insts) != maxPerSource || len(b.asking) != maxPerSource {
+		t.Fatalf("tracking %d instances, asking about %d; want the cap, %d", len(b.insts), len(b.asking), maxPerSource)
 	}
 	checkIndexes(t, b)
 	// Full, with nothing evictable: new names are ignored, even complete ones.
@@ -166,14 +166,14 @@ func TestBrowserCapsInstances(t *testing.T) {
 	// Once the junk has given up asking, new instances may take its places.
 	qs := drain(t, b, time.Now())
 	t.Logf("%d follow-up queries", len(qs))
-	if b.stale != maxInstances-1 {
-		t.Fatalf("%d instances gave up, want %d", b.stale, maxInstances-1)
+	if b.stale != maxPerSource-1 {
+		t.Fatalf("%d instances gave up, want %d", b.stale, maxPerSource-1)
 	}
 	got = b.handle(response(t, ptrRR("late"), srvRR("late", "late.local.", 8), txtRR("late"), aRR("late.local.", 8)))
 	if len(got) != 1 || got[0].Instance != "late" {
 		t.Fatalf("late instance after the junk gave up: %+v", got)
 	}
-	if len(b.insts) != maxInstances || b.stale != maxInstances-2 {
+	if len(b.insts) != maxPerSource || b.stale != maxPerSource-2 {
 		t.Fatalf("tracking %d, stale %d", len(b.insts), b.stale)
 	}
 	if got := b.handle(again); len(got) != 0 {
@@ -189,7 +189,7 @@ func TestFollowUpQueriesBounded(t *testing.T) {
 	host := func(i int) string { return fmt.Sprintf("%s.%s.%s.h%d.local.", long, long, long, i) }
 	var rrs []dns.RR
 	want := map[string]int{} // a name each instance is asked about -> rounds seen
-	for i := 0; i < maxInstances; i++ {
+	for i := 0; i < maxPerSource; i++ {
 		inst := fmt.Sprintf("inst %d", i)
 		switch i % 3 {
 		case 0: // PTR only: SRV and TXT questions
@@ -208,8 +208,8 @@ func TestFollowUpQueriesBounded(t *testing.T) {
 		}
 	}
 	b.handle(response(t, rrs...))
-	if len(b.asking) != maxInstances {
-		t.Fatalf("asking about %d instances, want %d", len(b.asking), maxInstances)
+	if len(b.asking) != maxPerSource {
+		t.Fatalf("asking about %d instances, want %d", len(b.asking), maxPerSource)
 	}
 	checkIndexes(t, b)
 	queries := drain(t, b, time.Now())
@@ -232,7 +232,7 @@ func TestFollowUpQueriesBounded(t *testing.T) {
 			t.Errorf("%s asked about in %d queries, want %d", n, rounds, maxFollowUps)
 		}
 	}
-	if b.stale != maxInstances || len(b.insts) != maxInstances {
+	if b.stale != maxPerSource || len(b.insts) != maxPerSource {
 		t.Fatalf("stale %d of %d", b.stale, len(b.insts))
 	}
 }

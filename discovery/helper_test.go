@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	stdlog "log"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/mdns"
 	"github.com/rs/zerolog"
 )
 
@@ -66,6 +68,28 @@ func TestHelperProcess(t *testing.T) {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
+		fmt.Println("DONE")
+	case "hashicorp-lookup":
+		// A Go program that uses hashicorp/mdns's client must find lanmsg servers.
+		entries := make(chan *mdns.ServiceEntry, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for e := range entries {
+				fmt.Printf("ENTRY %s %s %v %d %q\n", e.Name, e.Host, e.AddrV4, e.Port, e.InfoFields)
+			}
+		}()
+		params := mdns.DefaultParams(ServiceType)
+		params.Entries = entries
+		params.Timeout = 3 * time.Second
+		params.DisableIPv6 = true
+		params.Logger = stdlog.New(os.Stderr, "hashicorp/mdns: ", 0)
+		if err := mdns.Query(params); err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		close(entries)
+		<-done
 		fmt.Println("DONE")
 	default:
 		fmt.Println("ERROR unknown role", role)

@@ -28,7 +28,7 @@ func TestInteropAvahi(t *testing.T) {
 		pub := lab.Command(2, "avahi-publish", "-s", "avahi svc", "_lanmsg._tcp", "7100", "v=1", "impl=avahi")
 		pub.Env = append(os.Environ(), env...)
 		startProc(t, pub, true).next(10*time.Second, "Established under name")
-		got := browseOn(t, lab, 1, 2*time.Second)
+		got := browseLab(t, lab, 1, 2*time.Second)
 		s, ok := got["avahi svc"]
 		if !ok {
 			t.Fatalf("Browse on h1 did not find avahi's service: %v", got)
@@ -40,7 +40,7 @@ func TestInteropAvahi(t *testing.T) {
 	})
 
 	t.Run("avahi-browse sees Advertise", func(t *testing.T) {
-		adv := advertiseOn(t, lab, 1, "ourhost", "ours for avahi", "7101").ready()
+		adv := advertiseLab(t, lab, 1, "ourhost", "ours for avahi", "7101").ready()
 		// avahi-browse gives no signal beyond its output: poll it with a deadline.
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -90,7 +90,7 @@ func TestInteropZeroconf(t *testing.T) {
 	t.Run("zeroconf registration found by Browse", func(t *testing.T) {
 		reg := startProc(t, lab.Command(2, "/usr/bin/python3", script, "register", lab.Addr(2).String(), "py svc", "7200"), true)
 		reg.next(15*time.Second, "READY")
-		got := browseOn(t, lab, 1, 2*time.Second)
+		got := browseLab(t, lab, 1, 2*time.Second)
 		s, ok := got["py svc"]
 		if !ok {
 			t.Fatalf("Browse on h1 did not find zeroconf's service: %v", got)
@@ -102,7 +102,7 @@ func TestInteropZeroconf(t *testing.T) {
 	})
 
 	t.Run("zeroconf ServiceBrowser finds Advertise", func(t *testing.T) {
-		adv := advertiseOn(t, lab, 1, "ourhost", "ours for zeroconf", "7201").ready()
+		adv := advertiseLab(t, lab, 1, "ourhost", "ours for zeroconf", "7201").ready()
 		br := startProc(t, lab.Command(2, "/usr/bin/python3", script, "browse", lab.Addr(2).String(), "4", adv.Instance), true)
 		for {
 			line := br.next(20*time.Second, "FOUND", "DONE")
@@ -129,4 +129,25 @@ func TestInteropZeroconf(t *testing.T) {
 			return
 		}
 	})
+}
+
+// Interop with hashicorp/mdns's client: Go programs that use its Query find lanmsg servers.
+func TestInteropHashicorpClient(t *testing.T) {
+	lab := netlab.Up(t, 2)
+	adv := advertiseLab(t, lab, 1, "ourhost", "ours for hashicorp", "7301").ready()
+	h := startHelper(t, lab.Command(2, os.Args[0]), "hashicorp-lookup")
+	for {
+		line := h.next(20*time.Second, "ENTRY", "DONE")
+		if line == "DONE" {
+			t.Fatal("hashicorp/mdns's Query did not find our service")
+		}
+		if !strings.Contains(line, "ours") {
+			continue
+		}
+		want := `ENTRY ours\ for\ hashicorp._lanmsg._tcp.local. ourhost.local. ` + lab.Addr(1).String() + ` 7301 `
+		if !strings.HasPrefix(line, want) || !strings.Contains(line, `"id=`+adv.TXT["id"]+`"`) {
+			t.Errorf("hashicorp/mdns found %q, want prefix %q and id=%s", line, want, adv.TXT["id"])
+		}
+		return
+	}
 }

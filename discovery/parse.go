@@ -21,11 +21,14 @@ const (
 // packet is a leniently parsed mDNS message.
 type packet struct {
 	src      netip.AddrPort
+	ifIndex  int // interface it came in on
 	id       uint16
 	response bool // QR bit
+	tc       bool // TC bit: in a query, more known answers follow (RFC 6762 section 7.2)
 	opcode   int
 	rcode    int
 	qdcount  int
+	question []dns.Question
 	records  []record
 	skipped  int   // records that could not be decoded and were skipped
 	trailErr error // why parsing stopped early, if it did (records before it are kept)
@@ -51,6 +54,7 @@ func parsePacket(b []byte) (*packet, error) {
 	p := &packet{
 		id:       binary.BigEndian.Uint16(b[0:]),
 		response: flags&0x8000 != 0,
+		tc:       flags&0x0200 != 0,
 		opcode:   int(flags>>11) & 0xF,
 		rcode:    int(flags & 0xF),
 		qdcount:  int(binary.BigEndian.Uint16(b[4:])),
@@ -62,11 +66,13 @@ func parsePacket(b []byte) (*packet, error) {
 	}
 	off := 12
 	for i := 0; i < p.qdcount; i++ {
-		_, next, err := dns.UnpackDomainName(b, off)
+		name, next, err := dns.UnpackDomainName(b, off)
 		if err != nil || next+4 > len(b) {
 			p.trailErr = fmt.Errorf("question %d: bad name or truncated", i)
 			return p, nil
 		}
+		p.question = append(p.question, dns.Question{Name: name,
+			Qtype: binary.BigEndian.Uint16(b[next:]), Qclass: binary.BigEndian.Uint16(b[next+2:])})
 		off = next + 4
 	}
 	for sec, n := range counts {

@@ -8,14 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// senderControl is reuseControl plus IP_MULTICAST_ALL=0: the send-only socket bound to
-// 224.0.0.251:5353 must not queue copies of every mDNS packet (Linux delivers group traffic
-// joined by any socket to all sockets bound to the group unless this is off).
-func senderControl(network, address string, c syscall.RawConn) error {
+// groupControl is reuseControl plus IP_MULTICAST_ALL=0 (IPV6_MULTICAST_ALL=0): a socket on
+// port 5353 then receives group traffic only for the interfaces it joined itself, not for
+// every membership any socket on the machine holds (avahi-daemon's, say), so --interface holds.
+func groupControl(network, address string, c syscall.RawConn) error {
 	if err := reuseControl(network, address, c); err != nil {
 		return err
 	}
 	return c.Control(func(fd uintptr) {
-		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+		if network == "udp6" {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+		} else {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+		}
 	})
 }

@@ -4,6 +4,6 @@ package discovery
 
 import "syscall"
 
-func senderControl(network, address string, c syscall.RawConn) error {
+func groupControl(network, address string, c syscall.RawConn) error {
 	return reuseControl(network, address, c)
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lanmsg/lanmsg/discovery/netlab"
-	"github.com/miekg/dns"
 )
 
 func advertise(t *testing.T, cfg AdvertiseConfig) *Advertiser {
@@ -100,32 +99,31 @@ func TestSoloCloseSendsGoodbye(t *testing.T) {
 	if _, took := browseUntil(t, "leaving", 3*time.Second); took > time.Second {
 		t.Errorf("found after %v", took)
 	}
-	tr, err := openTransport(nil, testLog(t))
+	// A watcher sees it removed when Close says goodbye.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var events []Event
+	closed := false
+	err := Watch(ctx, BrowseConfig{Log: testLog(t)}, func(ev Event) {
+		events = append(events, ev)
+		if ev.Kind == Added && ev.Service.Instance == "leaving" && !closed {
+			closed = true
+			if err := a.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if err := a.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
+		}
+		if ev.Kind == Removed && ev.Service.Instance == "leaving" {
+			cancel()
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.close()
-	if tr.mcast == nil {
-		t.Fatal("no multicast listener")
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	deadline := time.After(3 * time.Second)
-	for goodbye := false; !goodbye; {
-		select {
-		case p := <-tr.pkts:
-			for _, r := range p.records {
-				if ptr, ok := r.rr.(*dns.PTR); ok && ptr.Hdr.Ttl == 0 && sameName(ptr.Ptr, instanceFQDN("leaving")) {
-					goodbye = true
-				}
-			}
-		case <-deadline:
-			t.Fatal("no goodbye (PTR with TTL 0) seen after Close")
-		}
+	if len(events) != 2 || events[0].Kind != Added || events[1].Kind != Removed {
+		t.Fatalf("watch events %+v, want add then remove", events)
 	}
 	if got := browseFor(t, 1500*time.Millisecond); len(got) != 0 {
 		t.Errorf("after Close, browse still finds %v", got)

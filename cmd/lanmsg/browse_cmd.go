@@ -22,6 +22,7 @@ type browseCmd struct {
 	mdnsFlags
 	Timeout time.Duration `default:"1.5s" placeholder:"DURATION" help:"How long to look for servers. Default ${default}."`
 	JSON    bool          `help:"Print JSON Lines, one object per server: name, host, addrs, port, txt."`
+	Watch   bool          `help:"Follow the LAN until interrupted (Ctrl-C), instead of a snapshot: a line for each server as it appears (+), changes address, port or TXT (~) and leaves (-); with --json, an \"event\" field of add, change or remove. --timeout does not apply."`
 }
 
 func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
@@ -32,13 +33,16 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 	if err != nil {
 		return err
 	}
+	if c.Watch {
+		return c.watch(ctx, log, std, l, ifi)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	n := 0
 	err = l.Browse(ctx, browseConfig(log, ifi), func(s discovery.Service) {
 		n++
 		if c.JSON {
-			writeServiceJSON(std.out, s)
+			writeServiceJSON(std.out, s, "")
 		} else {
 			_, _ = fmt.Fprintln(std.out, serviceLine(s))
 		}
@@ -53,6 +57,22 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 		return &cliError{code: exitUnreachable, err: fmt.Errorf("no lanmsg server found on the LAN within %v", c.Timeout), hint: browseHint}
 	}
 	return nil
+}
+
+// watch prints each event as it happens, one write per line, until interrupted.
+func (c *browseCmd) watch(ctx context.Context, log *zerolog.Logger, std streams, l lan, ifi []string) error {
+	marks := map[discovery.EventKind]string{discovery.Added: "+", discovery.Changed: "~", discovery.Removed: "-"}
+	err := l.Watch(ctx, browseConfig(log, ifi), func(ev discovery.Event) {
+		if c.JSON {
+			writeServiceJSON(std.out, ev.Service, ev.Kind.String())
+		} else {
+			_, _ = fmt.Fprintln(std.out, marks[ev.Kind]+" "+serviceLine(ev.Service))
+		}
+	})
+	if err != nil {
+		return browseError(err)
+	}
+	return nil // interrupted: the normal end of watching
 }
 
 func browseError(err error) error {
@@ -80,6 +100,7 @@ func multicastBlockedHint(goos string) string {
 
 // serviceJSON is the JSON form of a discovered server.
 type serviceJSON struct {
+	Event string            `json:"event,omitempty"` // browse --watch: add, change or remove
 	Name  string            `json:"name"`
 	Host  string            `json:"host"`
 	Addrs []string          `json:"addrs"`
@@ -87,7 +108,7 @@ type serviceJSON struct {
 	TXT   map[string]string `json:"txt"`
 }
 
-func writeServiceJSON(w io.Writer, s discovery.Service) {
+func writeServiceJSON(w io.Writer, s discovery.Service, event string) {
 	addrs := make([]string, len(s.Addrs))
 	for i, a := range s.Addrs {
 		addrs[i] = a.String()
@@ -96,7 +117,7 @@ func writeServiceJSON(w io.Writer, s discovery.Service) {
 	if txt == nil {
 		txt = map[string]string{}
 	}
-	b, _ := json.Marshal(serviceJSON{Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt})
+	b, _ := json.Marshal(serviceJSON{Event: event, Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt})
 	_, _ = fmt.Fprintf(w, "%s\n", b)
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ import (
 // fakeLAN answers browses with fixed services and records advertisements.
 type fakeLAN struct {
 	services []discovery.Service
+	events   []discovery.Event // for Watch; if nil, services are added
+	browsed  []discovery.BrowseConfig
 	block    bool          // keep browsing until ctx ends, as mDNS does
 	err      error         // Browse fails with it, after the services
 	waiting  chan struct{} // if set, closed when a blocking Browse has given its services
@@ -35,7 +38,10 @@ type fakeLAN struct {
 	advErr     error
 }
 
-func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found func(discovery.Service)) error {
+func (f *fakeLAN) Browse(ctx context.Context, cfg discovery.BrowseConfig, found func(discovery.Service)) error {
+	f.mu.Lock()
+	f.browsed = append(f.browsed, cfg)
+	f.mu.Unlock()
 	for _, s := range f.services {
 		if ctx.Err() != nil {
 			return nil
@@ -50,6 +56,16 @@ func (f *fakeLAN) Browse(ctx context.Context, _ discovery.BrowseConfig, found fu
 			close(f.waiting)
 		}
 		<-ctx.Done()
+	}
+	return nil
+}
+
+func (f *fakeLAN) Watch(ctx context.Context, cfg discovery.BrowseConfig, event func(discovery.Event)) error {
+	if f.events == nil {
+		return f.Browse(ctx, cfg, func(s discovery.Service) { event(discovery.Event{Kind: discovery.Added, Service: s}) })
+	}
+	for _, ev := range f.events {
+		event(ev)
 	}
 	return nil
 }
@@ -105,6 +121,63 @@ func TestBrowseText(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "kitchen ") || !strings.Contains(lines[0], "198.18.0.11 port 5050") ||
 		!strings.HasPrefix(lines[1], "vm (2) ") || !strings.Contains(lines[1], "id=abc v=1") {
 		t.Errorf("unexpected browse output:\n%s", out)
+	}
+}
+
+// browse --watch prints each event as it comes, with a mark, or as JSON with an event field.
+func TestBrowseWatch(t *testing.T) {
+	k := svc(t, "kitchen", "198.18.0.11:5050")
+	moved := svc(t, "kitchen", "198.18.0.11:6060")
+	l := &fakeLAN{events: []discovery.Event{{Kind: discovery.Added, Service: k}, {Kind: discovery.Changed, Service: moved}, {Kind: discovery.Removed, Service: moved}}}
+	code, out, errOut := runFake(t, l, "", "browse", "--watch")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "+ kitchen ") || !strings.HasPrefix(lines[1], "~ kitchen ") ||
+		!strings.Contains(lines[1], "port 6060") || !strings.HasPrefix(lines[2], "- kitchen ") {
+		t.Errorf("browse --watch printed:\n%s", out)
+	}
+	code, out, errOut = runFake(t, l, "", "browse", "--watch", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var events []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var got struct {
+			Event string `json:"event"`
+			Name  string `json:"name"`
+			Port  int    `json:"port"`
+		}
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		events = append(events, fmt.Sprintf("%s %s %d", got.Event, got.Name, got.Port))
+	}
+	if strings.Join(events, ", ") != "add kitchen 5050, change kitchen 6060, remove kitchen 6060" {
+		t.Errorf("browse --watch --json events %q", events)
+	}
+	// Plain browse stays a snapshot, without an event field.
+	_, out, _ = runFake(t, &fakeLAN{services: []discovery.Service{k}}, "", "browse", "--json", "--timeout", "100ms")
+	if strings.Contains(out, `"event"`) {
+		t.Errorf("plain browse printed an event field: %s", out)
+	}
+}
+
+// --interface may be repeated; every name reaches discovery.
+func TestInterfaceRepeatable(t *testing.T) {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		t.Fatalf("interfaces: %v %v", ifs, err)
+	}
+	a, b := ifs[0].Name, ifs[len(ifs)-1].Name
+	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050")}}
+	code, _, errOut := runFake(t, l, "", "browse", "--timeout", "100ms", "--interface", a, "--interface", b)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if len(l.browsed) != 1 || !slices.Equal(l.browsed[0].Interfaces, []string{a, b}) {
+		t.Errorf("browse asked discovery for %+v, want interfaces [%s %s]", l.browsed, a, b)
 	}
 }
 

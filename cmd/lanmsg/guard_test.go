@@ -36,3 +36,7 @@ func (refusingLAN) Advertise(context.Context, discovery.AdvertiseConfig) (advert
 func (refusingLAN) Browse(context.Context, discovery.BrowseConfig, func(discovery.Service)) error {
 	return errNoTestMulticast
 }
+
+func (refusingLAN) Watch(context.Context, discovery.BrowseConfig, func(discovery.Event)) error {
+	return errNoTestMulticast
+}

@@ -336,3 +336,61 @@ func TestInteropZeroconf(t *testing.T) {
 		srv.stop()
 	})
 }
+
+// TestInteropAvahiAndZeroconfOneHost: avahi-daemon and python-zeroconf share port 5353 on one
+// host, and both see lanmsg serve: its answers to their multicast questions are multicast,
+// which every socket on the port receives (a unicast answer would reach only one of them).
+func TestInteropAvahiAndZeroconfOneHost(t *testing.T) {
+	needAvahi(t)
+	needZeroconf(t)
+	zc, err := filepath.Abs("../../discovery/testdata/zc.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := labLanmsg(t)
+	lab := netlab.Up(t, 2)
+	labHostname(lab, 1, "labh1")
+	env := append(labBaseEnv(), lab.StartAvahi(2, "avahih2")...)
+	srv := labServe(t, lab, bin, 1, "labh1", "--name", "shared port")
+
+	br := lab.Command(2, "/usr/bin/python3", zc, "browse", lab.Addr(2).String(), "8", "shared port")
+	br.Env = labBaseEnv()
+	zcProc := startLabProc(t, "zc.py browse", br)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for avahiSaw := false; !avahiSaw; {
+		cmd := lab.Command(2, "avahi-browse", "-rpt", "_lanmsg._tcp")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("avahi-browse: %v: %s", err, out)
+		}
+		for line := range strings.SplitSeq(string(out), "\n") {
+			f := strings.Split(line, ";")
+			if len(f) >= 10 && f[0] == "=" && f[3] == `shared\032port` && f[7] == lab.Addr(1).String() && f[8] == strconv.Itoa(srv.ad.Port) {
+				avahiSaw = true
+			}
+		}
+		if !avahiSaw && time.Now().After(deadline) {
+			t.Fatalf("avahi-browse did not resolve lanmsg serve; last output:\n%s", out)
+		}
+		if !avahiSaw {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	for {
+		l := zcProc.waitLine(procStdout, 20*time.Second, "FOUND or DONE", func(l string) bool {
+			return strings.HasPrefix(l, "FOUND ") || l == "DONE"
+		})
+		if l == "DONE" {
+			t.Fatal("zeroconf's browser, beside avahi-daemon, did not find lanmsg serve")
+		}
+		if strings.Contains(l, `"shared port._lanmsg._tcp.local."`) {
+			if !strings.Contains(l, lab.Addr(1).String()) {
+				t.Errorf("zeroconf resolved %s", l)
+			}
+			break
+		}
+	}
+	srv.stop()
+}

@@ -29,7 +29,7 @@ type serveCmd struct {
 	Listen        string   `placeholder:"HOST:PORT" help:"Address to listen on. Default: all interfaces, port 5050; if 5050 is taken, a free port (and the log says which)."`
 	Name          string   `placeholder:"NAME" help:"Name to advertise on the LAN. Default: this machine's hostname."`
 	NoAdvertise   bool     `help:"Do not advertise over mDNS; clients then need --server HOST:PORT."`
-	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address instead of the automatic choice (the hostname's address, else the LAN interfaces' addresses). Repeat for several."`
+	AdvertiseAddr []string `placeholder:"IP" help:"Advertise this IP address, on every interface, instead of each interface's own addresses. Repeat for several."`
 	mdnsFlags
 	Format string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"How received messages are printed on stdout: text ('[PEER] : MESSAGE') or json (JSON Lines)."`
 
@@ -278,7 +278,7 @@ func checkTimeouts(ts map[string]time.Duration) error {
 
 // advertise announces the server on the LAN. A failure is logged, not fatal:
 // the server still serves clients that know its address.
-func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi *net.Interface) advertisement {
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string) advertisement {
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
@@ -290,12 +290,12 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 		}
 	}
 	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
-		Instance:  c.Name,
-		Port:      bound.Port,
-		Addrs:     addrs,
-		TXT:       map[string]string{"ver": versionString(), helloTXT: "1"},
-		Interface: ifi,
-		Log:       log,
+		Instance:   c.Name,
+		Port:       bound.Port,
+		Addrs:      addrs,
+		TXT:        map[string]string{"ver": versionString(), helloTXT: "1"},
+		Interfaces: ifi,
+		Log:        log,
 	})
 	if err != nil {
 		if ctx.Err() == nil { // not just a signal during probing

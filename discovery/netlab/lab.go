@@ -132,3 +132,67 @@ func (l *Lab) down() {
 		_ = os.RemoveAll(filepath.Join("/etc/netns", ns))
 	}
 }
+
+// Connect plugs host i into the LAN of bridge br (created in the switch namespace if need be)
+// through a new interface ifname with address prefix (e.g. "198.19.0.11/24"; "" for none),
+// and brings it up. It works on a host whose programs are already running: that is how a test
+// adds an interface to a running server.
+func (l *Lab) Connect(i int, ifname, br, prefix string) {
+	l.t.Helper()
+	sw := l.prefix + "-sw"
+	if exec.Command("ip", "-n", sw, "link", "show", br).Run() != nil {
+		l.ip("-n", sw, "link", "add", br, "type", "bridge")
+		l.ip("-n", sw, "link", "set", br, "up")
+	}
+	peer := "p" + strconv.Itoa(i) + ifname
+	l.ip("-n", l.Host(i), "link", "add", ifname, "type", "veth", "peer", "name", peer, "netns", sw)
+	l.ip("-n", sw, "link", "set", peer, "master", br, "up")
+	if prefix != "" {
+		l.ip("-n", l.Host(i), "addr", "add", prefix, "dev", ifname)
+	}
+	l.ip("-n", l.Host(i), "link", "set", ifname, "up")
+}
+
+// Unplug removes interface ifname from host i.
+func (l *Lab) Unplug(i int, ifname string) {
+	l.t.Helper()
+	l.ip("-n", l.Host(i), "link", "del", ifname)
+}
+
+// IPv6Only makes host i's eth0 IPv6-only: its IPv4 address goes, it keeps its link-local
+// address, and with global it gets fd06::(10+i)/64 as well (Addr6). It waits until duplicate
+// address detection is over, so the addresses are usable.
+func (l *Lab) IPv6Only(i int, global bool) {
+	l.t.Helper()
+	h := l.Host(i)
+	l.ip("-n", h, "addr", "del", l.Addr(i).String()+"/24", "dev", "eth0")
+	if global {
+		l.ip("-n", h, "addr", "add", l.Addr6(i).String()+"/64", "dev", "eth0", "nodad")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		out, _ := exec.Command("ip", "-n", h, "-6", "addr", "show", "dev", "eth0", "tentative").Output()
+		if len(bytes.TrimSpace(out)) == 0 && l.LinkLocal(i).IsValid() {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("netlab: %s: IPv6 addresses still tentative: %s", h, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Addr6 is host i's global (ULA) IPv6 address after IPv6Only(i, true): fd06::(10+i).
+func (l *Lab) Addr6(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0: 0xfd, 1: 0x06, 15: byte(10 + i)})
+}
+
+// LinkLocal is host i's link-local address on eth0, with zone eth0 (invalid if it has none).
+func (l *Lab) LinkLocal(i int) netip.Addr {
+	out, _ := exec.Command("ip", "-n", l.Host(i), "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").Output()
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
+			return p.Addr().WithZone("eth0")
+		}
+	}
+	return netip.Addr{}
+}
