@@ -295,8 +295,8 @@ func (c *conn) written(b *batch, err error) {
 			e.ack(total)
 		}
 	}
-	if testHookWritten != nil {
-		testHookWritten()
+	if hook := testHookWritten.Load(); hook != nil {
+		(*hook)()
 	}
 	size := int64(cap(b.buf))
 	c.outMu.Lock()
@@ -314,7 +314,7 @@ func (c *conn) written(b *batch, err error) {
 
 // testHookWritten, when set by a test, runs in written between the receipt
 // and the session's count of what is pending.
-var testHookWritten func()
+var testHookWritten atomic.Pointer[func()]
 
 // release gives back a batch's buffer and its share of the budget.
 func (c *conn) release(b *batch) {

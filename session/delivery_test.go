@@ -20,8 +20,9 @@ import (
 // client whose every message was written is told they were not. (The hook
 // widens the gap between the two.)
 func TestReceiptBeforeDrained(t *testing.T) {
-	testHookWritten = func() { time.Sleep(20 * time.Millisecond) }
-	defer func() { testHookWritten = nil }()
+	hook := func() { time.Sleep(20 * time.Millisecond) }
+	testHookWritten.Store(&hook)
+	defer testHookWritten.Store(nil)
 	ts := startServer(t, Config{}, Text, nil)
 	cl, err := Dial(context.Background(), ts.addr, ClientConfig{Hello: &Hello{}})
 	if err != nil {

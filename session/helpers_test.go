@@ -227,6 +227,22 @@ func expectReset(t *testing.T, c net.Conn, timeout time.Duration) time.Duration 
 	return d
 }
 
+// expectResetWhileWriting is expectReset for a connection that another
+// goroutine keeps writing to: the reset reaches whichever of the read and a
+// write comes first, and the other then sees the end of the stream. writeErr
+// yields the writer's error once it stops (nil if stopped otherwise).
+func expectResetWhileWriting(t *testing.T, c net.Conn, timeout time.Duration, writeErr <-chan error) time.Duration {
+	t.Helper()
+	d, err := readEnd(c, timeout)
+	if errors.Is(err, syscall.ECONNRESET) {
+		return d
+	}
+	if werr := <-writeErr; !errors.Is(werr, syscall.ECONNRESET) && !errors.Is(werr, syscall.EPIPE) {
+		t.Fatalf("after %v: read %v, write %v; want a reset", d, err, werr)
+	}
+	return d
+}
+
 func expectEOF(t *testing.T, c net.Conn) {
 	t.Helper()
 	d, err := readEnd(c, 5*time.Second)

@@ -175,19 +175,23 @@ func TestHeaderTimeout(t *testing.T) {
 		start := time.Now()
 		stop := make(chan struct{})
 		defer close(stop)
+		writeErr := make(chan error, 1)
 		go func() {
 			for i := range h {
 				if _, err := c.Write(h[i : i+1]); err != nil {
+					writeErr <- err
 					return
 				}
 				select {
 				case <-stop:
+					writeErr <- nil
 					return
 				case <-time.After(50 * time.Millisecond):
 				}
 			}
+			writeErr <- nil
 		}()
-		expectReset(t, c, 5*time.Second)
+		expectResetWhileWriting(t, c, 5*time.Second, writeErr)
 		checkWithin(t, "trickled header dropped", time.Since(start), ht)
 	})
 	if t.Failed() {
