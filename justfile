@@ -29,15 +29,16 @@ lint:
     go vet ./...
     go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.6.2 run ./...
 
-# Fuzz each fuzz target (frame reader, header parser, escaping) for TIME (default 30s).
+# Fuzz each fuzz target (frame reader, header parser, escaping, fingerprints, pin and allow files, names) for TIME (default 30s).
 fuzz TIME="30s":
-    for p in ./transport/ ./session/; do for t in $(go test -list '^Fuzz' $p | grep '^Fuzz'); do go test -run='^$' -fuzz="^$t\$" -fuzztime={{TIME}} $p || exit 1; done; done
+    for p in ./transport/ ./session/ ./session/trust/ ./session/names/; do for t in $(go test -list '^Fuzz' $p | grep '^Fuzz'); do go test -run='^$' -fuzz="^$t\$" -fuzztime={{TIME}} $p || exit 1; done; done
 
 # Run the benchmarks.
 bench: build
     go build -o bin/lanmsg-load ./cmd/lanmsg-load
     go test -run='^$' -bench=. -benchmem ./transport/ ./session/ > bin/gobench.txt || (cat bin/gobench.txt; exit 1)
     go test -run='^$' -bench='^Benchmark(SendToName|BrowseFirstLine)$' -benchtime=20x ./cmd/lanmsg/ >> bin/gobench.txt || (cat bin/gobench.txt; exit 1)
+    go test -run='^$' -bench='^BenchmarkOneShotSend$' -benchtime=20x ./cmd/lanmsg/ >> bin/gobench.txt || (cat bin/gobench.txt; exit 1)
     cat bin/gobench.txt
     bin/lanmsg-load bench -bin bin/lanmsg -gobench bin/gobench.txt
 

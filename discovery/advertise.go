@@ -26,7 +26,7 @@ type AdvertiseConfig struct {
 	Hostname string            // default os.Hostname() (first label); host record is <Hostname>.local.
 	Port     int               // required
 	Addrs    []netip.Addr      // override (--advertise-addr), the same on every interface; if empty: each interface's own
-	TXT      map[string]string // caller's extra TXT keys; "v" and "id" are set by Advertise
+	TXT      map[string]string // caller's extra TXT keys; "v" is set by Advertise, and "id" unless the caller gives one
 	// Interfaces restricts mDNS to these interfaces (by name); empty: every interface that is
 	// up and multicast-capable, followed as they come and go.
 	Interfaces []string
@@ -129,7 +129,9 @@ func engineConfigFor(cfg AdvertiseConfig) (engineConfig, error) {
 		txt[strings.ToLower(k)] = v
 	}
 	txt["v"] = protoVer
-	txt["id"] = hex.EncodeToString(idb[:])
+	if txt["id"] == "" {
+		txt["id"] = hex.EncodeToString(idb[:])
+	}
 	return engineConfig{instance: truncateLabel(instance, maxLabel), host: hostLabel, port: uint16(cfg.Port),
 		txt: formatTXT(txt), addrs: sortAddrs(cfg.Addrs), log: cfg.Log}, nil
 }

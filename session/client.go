@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,16 @@ type ClientConfig struct {
 	// (chat messages, joins, leaves, who, errors), in order, from the
 	// client's reader goroutine.
 	OnEvent func(Event)
+
+	// TLS, when set, runs the session over TLS (trust.ClientConfig): the
+	// handshake must be done within DialTimeout. A server that answers
+	// with no TLS at all fails Dial with an error wrapping ErrNoTLS.
+	TLS *tls.Config
+	// TLSProbe, when set with TLS, is how long the server has to send its
+	// first byte of the handshake: a server that sends nothing by then is
+	// taken for one that does not speak TLS (ErrNoTLS). Once it answers,
+	// the handshake has the rest of DialTimeout.
+	TLSProbe time.Duration
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -86,7 +97,9 @@ const maxTrustedPayload = 16 << 20
 // Client is the sending side of a session.
 type Client struct {
 	cfg     ClientConfig
-	nc      net.Conn
+	nc      net.Conn  // what frames go over: the TCP connection, or TLS over it
+	raw     net.Conn  // the TCP connection, closed to interrupt
+	tls     *tls.Conn // nil in a plain session
 	w       *transport.Writer
 	sent    int // messages handed to Send
 	closed  bool
@@ -111,7 +124,20 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: connect to %s: %w", addr, err)
 	}
-	c := NewClient(nc, cfg)
+	var tc *tls.Conn
+	if cfg.TLS != nil {
+		if tc, err = handshake(ctx, nc, cfg); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("session: TLS with %s: %w", addr, err)
+		}
+	}
+	var c *Client
+	if tc != nil {
+		c = NewClient(tc, cfg)
+		c.raw, c.tls = nc, tc
+	} else {
+		c = NewClient(nc, cfg)
+	}
 	if cfg.Hello != nil {
 		if err := c.hello(); err != nil {
 			_ = nc.Close()
@@ -301,7 +327,7 @@ func (c *Client) Who() error {
 // NewClient returns a client on an established connection.
 func NewClient(nc net.Conn, cfg ClientConfig) *Client {
 	cfg = cfg.withDefaults()
-	c := &Client{cfg: cfg, nc: nc}
+	c := &Client{cfg: cfg, nc: nc, raw: nc}
 	// Send enforces the message limit; the writer's is only the
 	// transport's guard, so that control frames (the hello, "!DISCONNECT")
 	// and an escaped message one byte over the limit go through as they are.
@@ -311,6 +337,14 @@ func NewClient(nc net.Conn, cfg ClientConfig) *Client {
 
 // RemoteAddr is the server's address.
 func (c *Client) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// TLS returns the session's TLS state, and false in a plain session.
+func (c *Client) TLS() (tls.ConnectionState, bool) {
+	if c.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	return c.tls.ConnectionState(), true
+}
 
 // Send queues msg as a frame. Frames go out in batches; Flush sends what is
 // queued. A message longer than the maximum is refused with an error wrapping
@@ -361,7 +395,7 @@ func (c *Client) Close() error {
 		return ErrClientClosed
 	}
 	c.closed = true
-	defer func() { _ = c.nc.Close() }()
+	defer func() { _ = c.raw.Close() }()
 	if c.ext {
 		select {
 		case <-c.done:
@@ -383,7 +417,7 @@ func (c *Client) Close() error {
 		select {
 		case <-c.done:
 		case <-t.C:
-			_ = c.nc.Close()
+			_ = c.raw.Close()
 			<-c.done
 			return c.confirmErr(os.ErrDeadlineExceeded)
 		}
@@ -402,12 +436,12 @@ func (c *Client) Close() error {
 // Interrupt cuts the connection, so that a Send, Flush or Close blocked on
 // the server returns at once with an error. Unlike the other methods, it may
 // be called from any goroutine, at any time.
-func (c *Client) Interrupt() { _ = c.nc.Close() }
+func (c *Client) Interrupt() { _ = c.raw.Close() }
 
 // Abort closes the connection without "!DISCONNECT".
 func (c *Client) Abort() error {
 	c.closed = true
-	err := c.nc.Close()
+	err := c.raw.Close()
 	if c.ext {
 		<-c.done
 	}

@@ -1,10 +1,12 @@
 package session
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/trust"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -86,6 +88,26 @@ type Config struct {
 	// PingInterval is how often chat participants are pinged; one that
 	// sends nothing, not even the answer, for two intervals is dropped.
 	PingInterval time.Duration
+
+	// TLS, when set, lets clients open sessions over TLS on the same port:
+	// a session whose first byte starts a TLS handshake record (0x16) runs
+	// the handshake with this configuration (trust.ServerConfig), within
+	// HeaderTimeout of that byte, and then the same framing and extension
+	// inside TLS. Every other limit applies to TLS sessions as to plain
+	// ones. Nil: plain sessions only, read exactly as before.
+	TLS *tls.Config
+
+	// TLSOnly refuses plain sessions: a session that does not start with a
+	// TLS handshake is reset, and logged at most once a second. It needs
+	// TLS.
+	TLSOnly bool
+
+	// ChatNames, when set, records which client key owns which chat name
+	// (chat_names in the server's config dir): a name once used by a key
+	// belongs to it, and another key, or a plain session, asking for it
+	// or a look-alike is given another. Nil: names are unique in the room
+	// only.
+	ChatNames *trust.NameOwners
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +198,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}
+	}
+	if c.TLSOnly && c.TLS == nil {
+		errs = append(errs, errors.New("TLS only, but no TLS configuration"))
 	}
 	return errors.Join(errs...)
 }

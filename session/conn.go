@@ -40,7 +40,9 @@ const (
 type conn struct {
 	srv   *Server
 	id    uint64
-	nc    net.Conn
+	nc    net.Conn  // the TCP connection: deadlines, resets, socket options
+	io    net.Conn  // what frames are read from and written to: nc, or TLS over it
+	tls   *tlsState // nil in a plain session; set by the session goroutine before any other use
 	peer  string
 	start time.Time
 
@@ -61,6 +63,8 @@ type conn struct {
 	outErr     error         // why the output failed this session
 	outWritten chan struct{} // one token: a batch of the session's was written
 
+	tlsp atomic.Pointer[tlsState] // tls, for other goroutines (Sessions)
+
 	ext  *extSession                // nil in a plain session; set by the session goroutine before any other use
 	extp atomic.Pointer[extSession] // ext, for other goroutines (shedding)
 
@@ -74,7 +78,7 @@ type conn struct {
 }
 
 func newConn(s *Server, id uint64, nc net.Conn, host hostKey) *conn {
-	c := &conn{srv: s, id: id, nc: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host,
+	c := &conn{srv: s, id: id, nc: nc, io: nc, peer: nc.RemoteAddr().String(), start: time.Now(), host: host,
 		cancel: make(chan struct{}), outWritten: make(chan struct{}, 1)}
 	c.acct = account{b: s.budget, onShed: c.shedBudget}
 	c.fr = transport.NewReader((*deadlineReader)(c), s.cfg.MaxPayload)
@@ -145,6 +149,9 @@ func (c *conn) serve() {
 			return false
 		}
 		return true
+	}
+	if !c.negotiate() {
+		return
 	}
 	msg := Message{Session: c.id, Peer: c.peer}
 	first := true
@@ -363,7 +370,7 @@ func (c *conn) startExt(h Hello) {
 		// into memory pressure, where new connections stall for seconds.
 		_ = tc.SetWriteBuffer(extSocketBuffer)
 	}
-	c.ext = newExtSession(h, c.nc, c.srv.cfg.SendQueue, c.srv.cfg.SendTimeout, &c.acct, c.dropSlow)
+	c.ext = newExtSession(h, c.io, c.srv.cfg.SendQueue, c.srv.cfg.SendTimeout, &c.acct, c.dropSlow)
 	c.extp.Store(c.ext)
 	if c.shed.Load() {
 		c.ext.abandon() // shed before the session had its queue
@@ -482,7 +489,7 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 		if tc, ok := c.nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(-1)
 		}
-		_ = c.nc.Close()
+		c.closeGracefully()
 	} else {
 		reset(c.nc)
 	}
@@ -517,7 +524,7 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 		if c.stopping.Load() {
 			_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 		}
-		n, err := c.nc.Read(p)
+		n, err := c.io.Read(p)
 		c.lastRead = time.Now()
 		if c.fr.State() != transport.Idle {
 			c.rateBytes += n

@@ -28,6 +28,17 @@
 // one write per batch, not per message, and a slow output slows the senders
 // (back-pressure) instead of growing memory.
 //
+// # TLS
+//
+// With Config.TLS set, the server takes TLS sessions on the same port: the
+// first byte of a connection (0x16, a TLS handshake record, or a digit or
+// space of a header) tells which. A TLS session runs the same frames inside
+// TLS 1.3 under the same limits, its handshake bounded by HeaderTimeout;
+// its confirmation is close_notify and an orderly close. Config.TLSOnly
+// refuses plain sessions. ClientConfig.TLS makes Dial use TLS; ErrNoTLS
+// tells a server that does not speak it. PROTOCOL.md ("TLS on the same
+// port") is the specification.
+//
 // # Client
 //
 // Client sends messages as frames, buffering them, then "!DISCONNECT", and

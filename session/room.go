@@ -2,10 +2,10 @@ package session
 
 import (
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/names"
 )
 
 const (
@@ -48,14 +48,13 @@ func (r *room) join(c *conn, want string) {
 	if r.members == nil {
 		r.members = make(map[uint64]*conn)
 	}
-	taken := make(map[string]bool, len(r.members))
+	taken := make(map[string]bool, 2*len(r.members))
 	for _, m := range r.members {
-		taken[strings.ToLower(m.ext.name)] = true
+		for _, k := range names.Keys(m.ext.name) {
+			taken[k] = true
+		}
 	}
-	name := want
-	for i := 2; taken[strings.ToLower(name)]; i++ {
-		name = want + " (" + strconv.Itoa(i) + ")"
-	}
+	name := c.chatName(want, taken)
 	c.ext.name = name
 	r.members[c.id] = c
 	names, more := listNames(r.namesLocked())

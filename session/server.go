@@ -49,6 +49,7 @@ type Server struct {
 	budget   *budget
 	refusals refusalLog
 	hostLog  refusalLog
+	plainLog refusalLog // plain sessions refused by --tls-only
 	room     room
 }
 
@@ -252,6 +253,10 @@ type Info struct {
 	Start    time.Time
 	Messages int64 // messages written to the output so far
 	Bytes    int64 // payload bytes of those messages
+	TLS      bool  // the session runs over TLS
+	// ClientKey is the fingerprint of the client's key, in a TLS session
+	// whose client sent a certificate; empty otherwise.
+	ClientKey string
 }
 
 // Sessions returns the live sessions, oldest first.
@@ -259,7 +264,14 @@ func (s *Server) Sessions() []Info {
 	s.mu.Lock()
 	infos := make([]Info, 0, len(s.sessions))
 	for _, c := range s.sessions {
-		infos = append(infos, Info{ID: c.id, Peer: c.peer, Start: c.start, Messages: c.messages.Load(), Bytes: c.bytes.Load()})
+		in := Info{ID: c.id, Peer: c.peer, Start: c.start, Messages: c.messages.Load(), Bytes: c.bytes.Load()}
+		if st := c.tlsp.Load(); st != nil {
+			in.TLS = true
+			if fp, ok := st.Client(); ok {
+				in.ClientKey = fp.String()
+			}
+		}
+		infos = append(infos, in)
 	}
 	s.mu.Unlock()
 	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })

@@ -1,5 +1,7 @@
 // Package transport implements lanmsg's wire format: the length-header framing
 // of the classic Python socket tutorial, read and written correctly.
+// PROTOCOL.md, at the repository's root, specifies the wire format and the
+// two-way extension; this comment is how the package implements them.
 //
 // # Frames
 //

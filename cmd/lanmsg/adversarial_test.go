@@ -982,6 +982,15 @@ func advSendHostileServers(t *testing.T) {
 		// messages are sent only once the server has closed.
 		closed := make(chan struct{}, 1)
 		addr := listen(t, func(c net.Conn, _ <-chan struct{}) {
+			// send tries TLS first: a ClientHello (first byte 0x16) is
+			// refused by closing at once. The plain session that follows
+			// sends nothing until its input comes, after the close.
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			var first [1]byte
+			if n, _ := c.Read(first[:]); n == 1 && first[0] == 0x16 {
+				c.Close()
+				return
+			}
 			c.Close() // FIN, before anything arrives
 			closed <- struct{}{}
 		})

@@ -25,7 +25,7 @@ type browseCmd struct {
 	Watch   bool          `help:"Follow the LAN until interrupted (Ctrl-C), instead of a snapshot: a line for each server as it appears (+), changes address, port or TXT (~) and leaves (-); with --json, an \"event\" field of add, change or remove. --timeout does not apply."`
 }
 
-func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	if err := checkTimeouts(map[string]time.Duration{"--timeout": c.Timeout}); err != nil {
 		return err
 	}
@@ -38,13 +38,16 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	known := browsePins(dir, log)
+	var seen []discovery.Service // for pinNote's conflicts
 	n := 0
 	err = l.Browse(ctx, browseConfig(log, ifi), func(s discovery.Service) {
 		n++
 		if c.JSON {
 			writeServiceJSON(std.out, s, "")
 		} else {
-			_, _ = fmt.Fprintln(std.out, serviceLine(s))
+			_, _ = fmt.Fprintln(std.out, serviceLine(s)+pinNote(known, seen, s))
+			seen = append(seen, s)
 		}
 	})
 	if err != nil {

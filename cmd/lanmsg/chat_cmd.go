@@ -23,6 +23,7 @@ import (
 
 type chatCmd struct {
 	targetFlags
+	trustFlags
 	As   string `placeholder:"NAME" help:"Your name in the chat. Default: user@host."`
 	JSON bool   `help:"Print the chat as JSON Lines (t, name, text, time, names) instead of text."`
 	clientFlags
@@ -33,11 +34,14 @@ const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-
 // chatEditorHelp adds what the terminal's line editor does.
 const chatEditorHelp = chatHelp + "; Tab completes commands and names, the arrows recall lines"
 
-func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l, chatQuestion)
+	if err := c.loadTrust(dir, std.err); err != nil {
+		return err
+	}
+	t, err := c.trustedTarget(ctx, &c.targetFlags, log, l, chatQuestion)
 	if err != nil {
 		return err
 	}
@@ -53,7 +57,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	cfg := c.clientConfig()
 	cfg.Hello = &session.Hello{Name: name, Chat: true}
 	cfg.OnEvent = out.event
-	cl, addr, err := dialFirst(ctx, t, cfg, log)
+	cl, addr, err := c.ct.dial(ctx, t, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -258,7 +258,7 @@ func TestSendOnlyServer(t *testing.T) {
 func TestSendSeveralNoTerminal(t *testing.T) {
 	l := &fakeLAN{services: []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5050")}}
 	// No controlling terminal: choose must not find one.
-	tgt, err := choose(l.services, func() (io.ReadWriteCloser, error) { return nil, errors.New("no tty") }, time.Second)
+	tgt, err := choose(l.services, func() (io.ReadWriteCloser, error) { return nil, errors.New("no tty") }, time.Second, nil)
 	var ce *cliError
 	if !errors.As(err, &ce) || ce.code != exitUsage || !strings.Contains(ce.err.Error(), `"kitchen", "office"`) || !strings.Contains(ce.hint, "--to") {
 		t.Fatalf("got %+v, %v", tgt, err)
@@ -294,7 +294,7 @@ func TestPick(t *testing.T) {
 		{"", "", false}, // Ctrl-D
 	} {
 		tty := &fakeTTY{Reader: strings.NewReader(tc.input)}
-		got, err := choose(found, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second)
+		got, err := choose(found, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second, nil)
 		if tc.ok != (err == nil) || got.name != tc.want {
 			t.Errorf("input %q: got %q, %v", tc.input, got.name, err)
 		}
@@ -331,6 +331,12 @@ func TestDialFallsBackToNextAddress(t *testing.T) {
 // called; it returns the address the server listens on and its stderr.
 func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func() (string, error)) {
 	t.Helper()
+	return serveInProcessDir(t, l, cmd, t.TempDir())
+}
+
+// serveInProcessDir is serveInProcess with the config dir dir.
+func serveInProcessDir(t *testing.T, l lan, cmd serveCmd, dir string) (addr string, stop func() (string, error)) {
+	t.Helper()
 	if cmd.Format == "" {
 		cmd.Format = "text"
 	}
@@ -343,7 +349,7 @@ func serveInProcess(t *testing.T, l lan, cmd serveCmd) (addr string, stop func()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- cmd.Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, l)
+		done <- cmd.Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, l, configDir(dir))
 		pw.Close()
 	}()
 	var logBuf bytes.Buffer
@@ -455,7 +461,7 @@ func TestBrowseInterrupted(t *testing.T) {
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	done := make(chan error, 1)
 	go func() {
-		done <- (&browseCmd{Timeout: time.Minute}).Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, &fakeLAN{block: true})
+		done <- (&browseCmd{Timeout: time.Minute}).Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, &fakeLAN{block: true}, configDir(t.TempDir()))
 	}()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {

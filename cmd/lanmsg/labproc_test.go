@@ -83,7 +83,8 @@ func labCmd(lab *netlab.Lab, bin string, i int, hostname string, args ...string)
 	} else {
 		cmd = lab.Command(i, bin, args...)
 	}
-	cmd.Env = labEnv()
+	// Each lab host is a machine of its own, with its own key and pins.
+	cmd.Env = append(labEnv(), "XDG_CONFIG_HOME="+filepath.Join(os.Getenv("XDG_CONFIG_HOME"), lab.Host(i)))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd
 }

@@ -23,11 +23,14 @@ type cli struct {
 	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
 	LogLevel    string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
 	LogFormat   string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
+	ConfigDir   string           `type:"path" placeholder:"DIR" help:"Where this user's key and pinned servers are kept. Default: $XDG_CONFIG_HOME/lanmsg (~/.config/lanmsg)."`
 
 	Serve   serveCmd   `cmd:"" help:"Receive messages and print them to stdout."`
 	Send    sendCmd    `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
 	Browse  browseCmd  `cmd:"" help:"List the lanmsg servers on the LAN."`
 	Chat    chatCmd    `cmd:"" help:"Chat with everyone else on a lanmsg server."`
+	ID      idCmd      `cmd:"" name:"id" help:"Print this user's key fingerprint, then a short code to read aloud."`
+	Forget  forgetCmd  `cmd:"" help:"Forget a server's pinned key, to accept its new one (after a reinstall) on the next contact."`
 	Version versionCmd `cmd:"" name:"version" help:"Print the version, and the Go version and system it was built for."`
 	Usage   usageCmd   `cmd:"" default:"1" hidden:"" help:"Print the usage (lanmsg without a command)."`
 }
@@ -46,6 +49,7 @@ client and server work with lanmsg too.
   lanmsg send "hello"           # on another: finds the server by itself
   lanmsg browse                 # lists the servers on the LAN
   lanmsg chat                   # a chat room on the server
+  lanmsg id                     # this user's key fingerprint
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 server unreachable or none found,
 4 delivery not confirmed, 130 interrupted.`
@@ -110,6 +114,7 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(log)
+	kctx.Bind(configDir(c.ConfigDir))
 	if err := kctx.Run(); err != nil {
 		if ctx.Err() != nil {
 			// Interrupted: whatever went wrong after that is its
@@ -167,6 +172,8 @@ const (
 	exitUsage       = 2 // bad flags, arguments or input
 	exitUnreachable = 3 // could not connect to a server, or none found
 	exitUnconfirmed = 4 // connected, but delivery was not confirmed
+	// exitIdentity (5, pin.go): the server's key conflicts with the pin, or
+	// TLS was required and not possible; nothing was sent.
 
 	exitInterrupted = 130 // SIGINT or SIGTERM ended a command that was not done (128+SIGINT, as shells report it)
 )

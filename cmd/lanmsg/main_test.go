@@ -18,8 +18,23 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests that run lanmsg in this process, and the processes they start
+	// (lab hosts included), keep keys and pins in a dir of their own,
+	// never the user's config dir.
+	// (Not when this binary runs as lanmsg for a script: the script set
+	// its own.)
+	if filepath.Base(os.Args[0]) != "lanmsg" {
+		dir, err := os.MkdirTemp("", "lanmsg-test-config")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv("XDG_CONFIG_HOME", dir)
+	}
 	testscript.Main(m, map[string]func(){
-		"lanmsg": func() { os.Exit(runWith(testLAN(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"lanmsg": func() {
+			plainOnly = os.Getenv("LANMSG_TEST_PLAIN_CLIENT") == "1"
+			os.Exit(runWith(testLAN(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 
@@ -46,6 +61,9 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("TESTDATA", testdata)
 			env.Setenv("PYTHON", python(t))
+			// Keys and pins live in the script's own dir, never the
+			// user's.
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -182,7 +200,7 @@ func startBackground(ts *testscript.TestScript, name string, cmd *exec.Cmd, read
 
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "TESTDATA", "SYSTEMROOT", insideNetnsEnv} {
+	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "TMPDIR", "WORK", "TESTDATA", "SYSTEMROOT", insideNetnsEnv} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
 	// testscript.Main runs the test binary as lanmsg when it is called so.

@@ -24,10 +24,21 @@ type target struct {
 	name      string
 	endpoints []string
 	extended  bool // it advertises the two-way extension (TXT hello=1)
+
+	// Pinning (pin.go): found on the LAN, with these TXT keys (else
+	// --server HOST:PORT); the name to pin its key under after the
+	// handshake, if any.
+	found  bool
+	txt    map[string]string
+	pinKey string
+	alts   []target // other answers with the pinned key, tried if this one proves another key
+	// again looks on the LAN once more, ignoring the answers at the
+	// addresses in skip (those that proved a key they do not advertise).
+	again func(skip map[string]bool) (target, error)
 }
 
 func serviceTarget(s discovery.Service) target {
-	return target{name: s.Instance, endpoints: s.Endpoints(), extended: s.TXT[helloTXT] == "1"}
+	return target{name: s.Instance, endpoints: s.Endpoints(), extended: s.TXT[helloTXT] == "1", found: true, txt: s.TXT}
 }
 
 // helloTXT is the TXT key with which a server advertises the two-way
@@ -184,13 +195,25 @@ type picker struct {
 	question string                             // such as "Send to which server?"
 	openTTY  func() (io.ReadWriteCloser, error) // the terminal to ask on
 	more     <-chan discovery.Service           // servers that answer while the list is shown; nil: none
+	// mark, if not nil, notes each server shown, given the list so far
+	// (pin.go: pinned, new, conflict).
+	mark func(list []discovery.Service, s discovery.Service) string
+}
+
+// note is the mark of s among list, if the picker has marks.
+func (p picker) note(list []discovery.Service, s discovery.Service) string {
+	if p.mark == nil {
+		return ""
+	}
+	return p.mark(list, s)
 }
 
 // choose picks among discovered servers: the only one, or the person's
 // choice on the terminal. (It asks send's question, with nothing arriving
-// later.)
-func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error), timeout time.Duration) (target, error) {
-	return picker{question: sendQuestion, openTTY: openTTY}.choose(context.Background(), found, timeout)
+// later.) mark, if not nil, adds a note to each server in the list (pin.go:
+// pinned, new, conflict).
+func choose(found []discovery.Service, openTTY func() (io.ReadWriteCloser, error), timeout time.Duration, mark func([]discovery.Service, discovery.Service) string) (target, error) {
+	return picker{question: sendQuestion, openTTY: openTTY, mark: mark}.choose(context.Background(), found, timeout)
 }
 
 // choose picks among found: the only one, or the person's choice, in the
@@ -236,7 +259,7 @@ func (p picker) pick(ctx context.Context, tty io.ReadWriter, found []discovery.S
 	_, _ = fmt.Fprintf(tty, "%d lanmsg servers found:\n", len(found))
 	for i, s := range found {
 		shown[s.Instance] = true
-		showChoice(tty, i+1, s)
+		showChoice(tty, i+1, s, p.note(found, s))
 	}
 	type answer struct {
 		line string
@@ -281,7 +304,7 @@ func (p picker) pick(ctx context.Context, tty io.ReadWriter, found []discovery.S
 				shown[s.Instance] = true
 				found = append(found, s)
 				_, _ = fmt.Fprintln(tty)
-				showChoice(tty, len(found), s)
+				showChoice(tty, len(found), s, p.note(found, s))
 				_, _ = fmt.Fprintf(tty, "%s [1-%d, or q to cancel]: ", p.question, len(found))
 			case a = <-answers:
 				break wait
@@ -308,12 +331,15 @@ func (p picker) pick(ctx context.Context, tty io.ReadWriter, found []discovery.S
 }
 
 // showChoice shows server s as choice n: "  2) beta  (198.18.0.12 port 5050)".
-func showChoice(w io.Writer, n int, s discovery.Service) {
+func showChoice(w io.Writer, n int, s discovery.Service, note string) {
 	addrs := make([]string, len(s.Addrs))
 	for j, a := range s.Addrs {
 		addrs[j] = a.String()
 	}
-	_, _ = fmt.Fprintf(w, "  %d) %s  (%s port %d)\n", n, esc(s.Instance), strings.Join(addrs, ", "), s.Port)
+	if note != "" {
+		note = "  " + note
+	}
+	_, _ = fmt.Fprintf(w, "  %d) %s  (%s port %d)%s\n", n, esc(s.Instance), strings.Join(addrs, ", "), s.Port, note)
 }
 
 // dialFirst connects to the first of the target's addresses that answers.

@@ -32,7 +32,7 @@ func TestPickOrderedByName(t *testing.T) {
 	a, b, c := svc(t, "attic", "198.18.0.11:5050"), svc(t, "Bakery", "198.18.0.12:5050"), svc(t, "cellar", "198.18.0.13:5050")
 	for _, order := range [][]discovery.Service{{a, b, c}, {c, b, a}, {b, c, a}} {
 		tty := &fakeTTY{Reader: strings.NewReader("2\n")}
-		got, err := choose(order, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second)
+		got, err := choose(order, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second, nil)
 		if err != nil || got.name != "Bakery" {
 			t.Errorf("answers in the order %s, %s, %s: 2 picked %q, %v", order[0].Instance, order[1].Instance, order[2].Instance, got.name, err)
 		}

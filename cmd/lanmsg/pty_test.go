@@ -130,7 +130,7 @@ func (p *pty) typeIn(s string) {
 }
 
 // pickLine is a server in send's numbered list: "  2) beta  (198.18.0.12 port 5050)".
-var pickLine = regexp.MustCompile(`(?m)^\s*(\d+)\) (.+?)  \((.*) port (\d+)\)\r?$`)
+var pickLine = regexp.MustCompile(`(?m)^\s*(\d+)\) (.+?)  \((.*) port (\d+)\)  (\[[^\]]*\])\r?$`)
 
 // TestPickerPTY: with several servers on the LAN and no --to, send asks which
 // one on its controlling terminal, while stdin carries the messages; with no
@@ -177,6 +177,9 @@ func TestPickerPTY(t *testing.T) {
 			want := map[string]string{"alpha": lab.Addr(1).String(), "beta": lab.Addr(2).String()}[m[2]]
 			if m[3] != want || m[4] != strconv.Itoa(defaultPort) {
 				t.Errorf("the list shows %q, want %s port %d", m[0], want, defaultPort)
+			}
+			if m[5] != "[new]" { // never used from h3 before: first contact
+				t.Errorf("the list marks %q %s, want [new]", m[2], m[5])
 			}
 		}
 		if len(choices) != 2 || choices["alpha"] == "" || choices["beta"] == "" {

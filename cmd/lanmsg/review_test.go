@@ -345,7 +345,7 @@ func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*syn
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	out := &syncBuffer{}
-	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{})
+	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}, configDir(t.TempDir()))
 }
 
 // TestReviewChatCtrlC: Ctrl-C, while chat waits for input, leaves normally.
@@ -441,7 +441,7 @@ func TestReviewBrowseEscapes(t *testing.T) {
 func TestReviewPickEscapes(t *testing.T) {
 	found := []discovery.Service{hostile(t, "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5050")}
 	tty := &fakeTTY{Reader: strings.NewReader("nope\x1b[2J\n1\n")}
-	got, err := choose(found, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second)
+	got, err := choose(found, func() (io.ReadWriteCloser, error) { return tty, nil }, time.Second, nil)
 	if err != nil || got.name != found[0].Instance {
 		t.Fatalf("got %q, %v", got.name, err)
 	}
@@ -454,7 +454,7 @@ func TestReviewPickEscapes(t *testing.T) {
 	}
 
 	// Without a terminal, the error lists the names, quoted.
-	_, err = choose(found, func() (io.ReadWriteCloser, error) { return nil, errors.New("no tty") }, time.Second)
+	_, err = choose(found, func() (io.ReadWriteCloser, error) { return nil, errors.New("no tty") }, time.Second, nil)
 	var b bytes.Buffer
 	report(&b, err)
 	if strings.ContainsRune(b.String(), 0x1b) {

@@ -21,15 +21,19 @@ import (
 type sendCmd struct {
 	targetFlags
 	Messages []string `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
-	Receipts bool     `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
+	trustFlags
+	Receipts bool `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
 	clientFlags
 }
 
-func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
 	}
-	t, err := c.target(ctx, log, l, sendQuestion)
+	if err := c.loadTrust(dir, std.err); err != nil {
+		return err
+	}
+	t, err := c.trustedTarget(ctx, &c.targetFlags, log, l, sendQuestion)
 	if err != nil {
 		return err
 	}
@@ -42,7 +46,7 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		// it answers the hello, which a plain server prints instead.
 		log.Warn().Str("server", t.name).Msg("--receipts: asking for receipts with a !HELLO handshake; a server without them (such as the tutorial's) prints it as a message, and send then stops without sending the messages")
 	}
-	cl, addr, err := dialFirst(ctx, t, cfg, log)
+	cl, addr, err := c.ct.dial(ctx, t, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -154,6 +158,9 @@ func unconfirmed(addr string, cl *session.Client, nameOf func(int) string, err e
 			ce.hint = "nothing sent was lost; anything not yet read from the input was not sent"
 		}
 	}
+	if h := notAllowedHint(err); h != "" {
+		ce.hint = h
+	}
 	return ce
 }
 
@@ -186,6 +193,8 @@ func dialError(addr string, err error) error {
 	ce := &cliError{code: exitUnreachable, err: fmt.Errorf("cannot connect to %s: %w", addr, dialCause(err))}
 	var dnsErr *net.DNSError
 	switch {
+	case notAllowedHint(err) != "":
+		ce.hint = notAllowedHint(err)
 	case neterr.Refused(err):
 		ce.hint = "nothing listens there: is 'lanmsg serve' running on that machine, and is the port right?"
 	case errors.As(err, &dnsErr):

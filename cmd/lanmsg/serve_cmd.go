@@ -47,10 +47,13 @@ type serveCmd struct {
 	MinRateWindow      time.Duration `default:"10s" placeholder:"DURATION" help:"The window over which --min-rate is measured (1s to 1m). Default ${default}."`
 	PingInterval       time.Duration `default:"30s" placeholder:"DURATION" help:"How often chat participants are pinged; lanmsg chat answers by itself, and a participant silent for two intervals is disconnected. Default ${default}."`
 
+	TLSOnly bool   `name:"tls-only" help:"Refuse plain (unencrypted) sessions, such as the tutorial's client's: only TLS sessions are served. Refusals are logged at most once a second."`
+	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
+
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
 
-func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan) error {
+func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	cfg := session.Config{
 		MaxPayload:    int(c.MaxPayload),
 		MaxSessions:   c.MaxSessions,
@@ -89,6 +92,13 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			ce.hint = "raise --memory-budget, or lower --max-payload"
 		}
 		return ce
+	}
+	if err := c.checkName(); err != nil {
+		return err
+	}
+	st, err := c.setupTLS(dir, &cfg, log)
+	if err != nil {
+		return err
 	}
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
@@ -134,7 +144,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 
 	var adv advertisement
 	if !c.NoAdvertise {
-		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi)
+		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
 	}
 
 	select {
@@ -278,7 +288,7 @@ func checkTimeouts(ts map[string]time.Duration) error {
 
 // advertise announces the server on the LAN. A failure is logged, not fatal:
 // the server still serves clients that know its address.
-func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string) advertisement {
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string, st *serverTLS) advertisement {
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
@@ -289,11 +299,15 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 			addrs = []netip.Addr{ip} // listening on one address: advertise that one
 		}
 	}
+	txt := map[string]string{"ver": versionString(), helloTXT: "1", idTXT: serverID(st.id.Fingerprint, bound.Port)}
+	for k, v := range st.txt {
+		txt[k] = v
+	}
 	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
 		Instance:   c.Name,
 		Port:       bound.Port,
 		Addrs:      addrs,
-		TXT:        map[string]string{"ver": versionString(), helloTXT: "1"},
+		TXT:        txt,
 		Interfaces: ifi,
 		Log:        log,
 	})
