@@ -50,6 +50,7 @@ type extSession struct {
 	mu      sync.Mutex
 	frames  []*sharedFrame
 	pending int   // bytes queued or being written
+	big     int   // of which in a frame larger than limit (one at most)
 	limit   int   // most bytes pending before the client is dropped
 	acked   int64 // the latest receipt to send
 	ackSent int64
@@ -83,9 +84,19 @@ func (e *extSession) send(f *sharedFrame) {
 		e.mu.Unlock()
 		return
 	}
-	// A frame larger than the whole queue still goes into an empty one:
-	// one big message must not cost anybody their seat.
-	if e.pending > 0 && e.pending+len(f.b) > e.limit {
+	// One frame larger than the whole queue may wait beside it, while
+	// less than half the queue waits (a join or a receipt, say), and it
+	// does not count against the small frames that follow: one big message
+	// must not cost anybody their seat. A second one while the first waits
+	// means the client is not keeping up.
+	small := e.pending - e.big
+	var fits bool
+	if len(f.b) > e.limit {
+		fits = e.big == 0 && small <= e.limit/2
+	} else {
+		fits = small == 0 || small+len(f.b) <= e.limit
+	}
+	if !fits {
 		e.closed = true
 		e.dropLocked()
 		e.mu.Unlock()
@@ -96,6 +107,9 @@ func (e *extSession) send(f *sharedFrame) {
 	f.retain()
 	e.frames = append(e.frames, f)
 	e.pending += len(f.b)
+	if len(f.b) > e.limit {
+		e.big += len(f.b)
+	}
 	e.acct.hold(int64(len(f.b)))
 	e.mu.Unlock()
 	e.notify()
@@ -114,6 +128,9 @@ func (e *extSession) dropLocked() {
 	for i, f := range e.frames {
 		e.acct.hold(-int64(len(f.b)))
 		e.pending -= len(f.b)
+		if len(f.b) > e.limit {
+			e.big -= len(f.b)
+		}
 		f.release()
 		e.frames[i] = nil
 	}
@@ -185,6 +202,9 @@ func (e *extSession) write(nc net.Conn) {
 		// The frames are written (or never will be): release them.
 		e.mu.Lock()
 		for i, f := range frames {
+			if len(f.b) > e.limit {
+				e.big -= len(f.b)
+			}
 			f.release()
 			frames[i] = nil
 		}
