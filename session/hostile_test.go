@@ -411,7 +411,7 @@ func TestMinRate(t *testing.T) {
 // answers by itself, so a silent listener stays.
 func TestChatLiveness(t *testing.T) {
 	t.Parallel()
-	const interval = 100 * time.Millisecond
+	const interval = 400 * time.Millisecond // long enough for the client's pong under the race detector
 	ts := startServer(t, Config{PingInterval: interval}, Text, nil)
 	listener, _ := dialExt(t, ts.addr, Hello{Name: "listener", Chat: true}, nil, ClientConfig{})
 
