@@ -380,7 +380,9 @@ func TestReviewChatServerGone(t *testing.T) {
 	defer w.Close()
 	done := make(chan error, 1)
 	go func() { _, err := chatRun(t, t.Context(), addr, r); done <- err }()
-	waitFor(t, func() bool { return len(srv.Sessions()) == 1 }, "chat to join")
+	// chat tries TLS first (session 1, which this plain server refuses),
+	// then joins in clear (session 2).
+	waitFor(t, func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 }, "chat to join after its TLS attempt")
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
