@@ -336,24 +336,35 @@ func reset(nc net.Conn) {
 	_ = nc.Close()
 }
 
-// refusalLog logs refused connections without flooding the log: the first
-// in each second, then how many more there were.
-type refusalLog struct {
+// LogThrottle lets a repeated warning through at most once a second and
+// counts the ones held back, so that a flood of refusals cannot flood the
+// log. The zero value is ready to use.
+type LogThrottle struct {
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
-func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int, msg string) {
-	r.mu.Lock()
+// Allow reports whether to log now and, if so, how many were held back
+// since the last one logged.
+func (l *LogThrottle) Allow() (suppressed int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := time.Now()
-	if now.Sub(r.last) < time.Second {
-		r.suppressed++
-		r.mu.Unlock()
-		return
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		return 0, false
 	}
-	n := r.suppressed
-	r.last, r.suppressed = now, 0
-	r.mu.Unlock()
-	log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).Msg(msg)
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return n, true
+}
+
+// refusalLog logs refused connections through a LogThrottle.
+type refusalLog struct{ LogThrottle }
+
+func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int, msg string) {
+	if n, ok := r.Allow(); ok {
+		log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).Msg(msg)
+	}
 }

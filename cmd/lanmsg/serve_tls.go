@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -124,23 +122,13 @@ func (c *serveCmd) allowCheck(log *zerolog.Logger) (func(trust.Fingerprint, bool
 }
 
 // deniedLog logs clients refused by --allow, at most once a second.
-type deniedLog struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
+type deniedLog struct{ session.LogThrottle }
 
 func (d *deniedLog) note(log *zerolog.Logger, fp trust.Fingerprint, ok bool) {
-	d.mu.Lock()
-	now := time.Now()
-	if now.Sub(d.last) < time.Second {
-		d.suppressed++
-		d.mu.Unlock()
+	n, allow := d.Allow()
+	if !allow {
 		return
 	}
-	n := d.suppressed
-	d.last, d.suppressed = now, 0
-	d.mu.Unlock()
 	key := "none"
 	if ok {
 		key = fp.String()
