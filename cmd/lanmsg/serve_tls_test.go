@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
 	"github.com/lanmsg/lanmsg/session/trust"
 )
@@ -32,10 +34,15 @@ func TestServeAdvertisesKeyAndTLS(t *testing.T) {
 		t.Fatalf("advertised %d times", len(l.advertised))
 	}
 	ids := map[string]bool{}
-	for i, addr := range []string{addr1, addr2} {
-		a := l.advertised[i]
+	for _, addr := range []string{addr1, addr2} {
 		_, ps, _ := net.SplitHostPort(addr)
 		port, _ := strconv.Atoi(ps)
+		// The two advertise concurrently: find this one's by its port.
+		i := slices.IndexFunc(l.advertised, func(c discovery.AdvertiseConfig) bool { return c.Port == port })
+		if i < 0 {
+			t.Fatalf("nothing advertised for port %d", port)
+		}
+		a := l.advertised[i]
 		if a.TXT[fpTXT] != id.Fingerprint.String() || a.TXT[tlsTXT] != "1" {
 			t.Errorf("TXT %v: want fp=%s tls=1", a.TXT, id.Fingerprint)
 		}
