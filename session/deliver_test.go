@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"io"
 	"net"
 	"strings"
@@ -30,7 +31,7 @@ func TestDeliverCancel(t *testing.T) {
 	if _, err := w.Write([]byte("one\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the first line to arrive", func() bool { return strings.Contains(ts.out.String(), " : one\n") })
+	sessiontest.WaitFor(t, 5*time.Second, "the first line to arrive", func() bool { return strings.Contains(ts.out.String(), " : one\n") })
 	cancel()
 	select {
 	case err := <-done:

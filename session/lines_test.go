@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"io"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ func TestLinesDrainedAtEnd(t *testing.T) {
 	if b, err := src.Next(t.Context()); err != nil || string(b) != "a" {
 		t.Fatalf("got %q, %v", b, err)
 	}
-	waitFor(t, 5*time.Second, "the end of the input to be read", func() bool { return len(src.full) == 1 })
+	sessiontest.WaitFor(t, 5*time.Second, "the end of the input to be read", func() bool { return len(src.full) == 1 })
 	if !src.Drained() {
 		t.Error("not drained with only the end of the input waiting")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 // nothing.
 func TestChatPipeCommands(t *testing.T) {
 	_, addr, out := startServerCtl(t)
-	var o, e syncBuffer
+	var o, e sessiontest.SyncBuffer
 	in := "first\n\n   \n/qiut now\n//slash\n/who\n/help\nlast\n"
 	code := runWith(refusingLAN{}, []string{"--log-format", "json", "chat", "--server", addr, "--as", "script"}, strings.NewReader(in), &o, &e)
 	if code != 0 {

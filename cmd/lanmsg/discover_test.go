@@ -22,6 +22,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // fakeLAN answers browses with fixed services and records advertisements.
@@ -356,7 +357,7 @@ func serveInProcessDir(t *testing.T, l lan, cmd serveCmd, dir string) (addr stri
 		close(exited)
 		pw.Close()
 	}()
-	var logBuf syncBuffer
+	var logBuf sessiontest.SyncBuffer
 	decoded := make(chan struct{})
 	go func() {
 		defer close(decoded)
