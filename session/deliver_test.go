@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // TestDeliverCancel: Deliver, waiting on an input that stays open, stops

@@ -3,13 +3,14 @@ package session
 import (
 	"context"
 	"errors"
-	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // readAll collects every line of src until it returns an error.

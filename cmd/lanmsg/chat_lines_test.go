@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // TestChatPipeCommands: from a pipe, known commands work, an unknown one is
