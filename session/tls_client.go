@@ -76,7 +76,7 @@ type tlsConn struct {
 }
 
 func (t *tlsConn) Write(p []byte) (int, error) {
-	t.cork.setCorked(true)
+	_ = t.cork.setCorked(true) // corking sends nothing: no error
 	n, err := t.Conn.Write(p)
 	if ferr := t.cork.setCorked(false); err == nil && ferr != nil {
 		return 0, ferr
