@@ -61,7 +61,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		return err
 	}
 	w := cl.Welcome()
-	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Msg("joined the chat")
+	log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Str("as", w.Name).Msg("joined the chat")
 	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
 	interactive := isTerminal(std.in)
 	// The line editor when a person types and reads on a terminal; lines

@@ -463,7 +463,7 @@ func (ct *clientTrust) dialAddr(ctx context.Context, t target, cfg session.Clien
 		return nil, "", &cliError{code: exitIdentity, err: fmt.Errorf("%s does not speak TLS, and --require-tls is set: nothing was sent", addr),
 			hint: "it is the tutorial's server or an older lanmsg; leave out --require-tls to send to it in clear"}
 	}
-	log.Info().Str("addr", addr).Msg("the server does not speak TLS (the tutorial's server, or an older lanmsg): sending in clear")
+	log.Info().Str(session.FieldAddr, addr).Msg("the server does not speak TLS (the tutorial's server, or an older lanmsg): sending in clear")
 	return dialFirst(ctx, t, cfg, log)
 }
 
@@ -484,7 +484,7 @@ func (ct *clientTrust) pin(key, addr string, fp trust.Fingerprint, log *zerolog.
 			key, addr, fp, fp.ShortCode(), ct.known.Path())
 		return
 	}
-	log.Info().Str("server", key).Str("key", fp.String()).Msg("a known key under a new name or address: pinned under it too")
+	log.Info().Str(session.FieldServer, key).Str(session.FieldKey, fp.String()).Msg("a known key under a new name or address: pinned under it too")
 }
 
 // withReceipts opens the two-way extension, which every server that speaks
