@@ -417,9 +417,13 @@ func TestLabFastSquatter(t *testing.T) {
 		var seen []string
 		for _, s := range labBrowse(t, lab, bin, 3, 1500*time.Millisecond) {
 			if s.Name == name && s.Port == port && s.TXT["fp"] == realFP {
+				// Pinned as "kitchen", seen under another name.
+				if s.Trust != "pinned-renamed" {
+					t.Errorf("%s, browse --json marks the real kitchen %q, want pinned-renamed", when, s.Trust)
+				}
 				return
 			}
-			seen = append(seen, fmt.Sprintf("%s port %d fp=%s", s.Name, s.Port, s.TXT["fp"]))
+			seen = append(seen, fmt.Sprintf("%s port %d fp=%s trust=%s", s.Name, s.Port, s.TXT["fp"], s.Trust))
 		}
 		t.Errorf("%s, the real kitchen (%q port %d) is not advertised; a browse from the third host shows %q", when, name, port, seen)
 	}
