@@ -15,7 +15,7 @@ import (
 //
 //   - Every line chat prints starts at column 0 with what lanmsg writes there:
 //     the time, then "[NAME]" for a message, "*" for lanmsg's own lines, "!"
-//     for the server's errors.
+//     for the server's errors; notes (the answer to /help) start with "*".
 //   - chat wraps long lines itself, to the terminal's width, and indents
 //     every continuation row by chatIndent blanks. So text someone sent never
 //     starts a row: padding a message to the width of the screen only moves
