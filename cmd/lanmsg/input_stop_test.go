@@ -158,14 +158,13 @@ func TestChatTooLongTerminal(t *testing.T) {
 
 // chatRun runs the chat command in-process with ctx, as runWith would after
 // parsing the flags.
-func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*sessiontest.SyncBuffer, error) {
+func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader, out *sessiontest.SyncBuffer) error {
 	t.Helper()
 	c := &chatCmd{As: "alice"}
 	c.Server, c.BrowseTimeout = addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	out := &sessiontest.SyncBuffer{}
-	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}, configDir(t.TempDir()))
+	return c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}, configDir(t.TempDir()))
 }
 
 // TestChatCtrlC: Ctrl-C, while chat waits for input, leaves normally.
@@ -175,7 +174,7 @@ func TestChatCtrlC(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { _, err := chatRun(t, ctx, addr, r); done <- err }()
+	go func() { done <- chatRun(t, ctx, addr, r, &sessiontest.SyncBuffer{}) }()
 	if _, err := w.Write([]byte("before ctrl-c\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +198,13 @@ func TestChatServerGone(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	done := make(chan error, 1)
-	go func() { _, err := chatRun(t, t.Context(), addr, r); done <- err }()
+	out := &sessiontest.SyncBuffer{}
+	go func() { done <- chatRun(t, t.Context(), addr, r, out) }()
 	// chat tries TLS first (session 1, which this plain server refuses),
-	// then joins in clear (session 2).
-	sessiontest.WaitFor(t, 10*time.Second, "chat to join after its TLS attempt", func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 })
+	// then joins in clear (session 2), and prints who is here once the
+	// server has welcomed it. Before that, a server that goes away has not
+	// let it join at all, which is another error.
+	sessiontest.WaitFor(t, 10*time.Second, "chat to join after its TLS attempt", func() bool { return strings.Contains(out.String(), "alice") })
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
