@@ -57,6 +57,8 @@ type benchConfig struct {
 	noPython bool
 	dir      string
 	baseline string
+	loads    string
+	absolute bool
 }
 
 // load is one throughput scenario.
@@ -85,6 +87,8 @@ func runBench(args []string) error {
 	fs.StringVar(&c.profile, "profile", "", "save a server CPU profile of each throughput load to this directory")
 	fs.IntVar(&c.profSecs, "profile-seconds", 3, "length of each profile")
 	fs.StringVar(&c.baseline, "baseline", "", "another lanmsg binary (an earlier version) to run the throughput loads against, for ratios in the same run")
+	fs.StringVar(&c.loads, "loads", "", "run only the throughput loads whose name contains this (e.g. \"4 KiB\"; empty: all)")
+	fs.BoolVar(&c.absolute, "absolute", true, "measure each throughput load alone before comparing it with the references")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,11 +111,17 @@ func runBench(args []string) error {
 		{"32 B x 50 conns", 50, 4000, 32},
 		{"4 KiB x 1 conn", 1, 20000, 4096},
 	}
+	loads = slices.DeleteFunc(loads, func(l load) bool { return !strings.Contains(l.name, c.loads) })
 	for i := range loads {
 		loads[i].msgs = max(1, int(float64(loads[i].msgs)*c.scale))
 	}
-	t.section("Server throughput (lanmsg serve, stdout to a file, text format)")
+	if c.absolute {
+		t.section("Server throughput (lanmsg serve, stdout to a file, text format)")
+	}
 	for _, l := range loads {
+		if !c.absolute {
+			break
+		}
 		lanmsgRes, err := benchLanmsgLoad(&c, l)
 		if err != nil {
 			return fmt.Errorf("%s: %w", l.name, err)
@@ -140,10 +150,15 @@ func runBench(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s against the references: %w", l.name, err)
 		}
+		// CPU per message: less at the mercy of a busy machine than time.
+		perMsg := func(r *result) float64 {
+			return float64(r.cpu.Microseconds()) / float64(len(r.times)*l.total())
+		}
 		row := []string{l.name, fmt.Sprintf("%s msgs/s", si(float64(l.total())/rs[0].median().Seconds())),
-			fmt.Sprintf("sink %s msgs/s: %.2fx", si(float64(l.total())/rs[1].median().Seconds()), rs[1].median().Seconds()/rs[0].median().Seconds())}
+			fmt.Sprintf("sink %s msgs/s: %.2fx", si(float64(l.total())/rs[1].median().Seconds()), rs[1].median().Seconds()/rs[0].median().Seconds()),
+			fmt.Sprintf("server CPU %.2f µs/msg, sink %.2f", perMsg(rs[0]), perMsg(rs[1]))}
 		if c.baseline != "" {
-			row = append(row, fmt.Sprintf("%s %s msgs/s: %.2fx", filepath.Base(c.baseline), si(float64(l.total())/rs[2].median().Seconds()), rs[2].median().Seconds()/rs[0].median().Seconds()))
+			row = append(row, fmt.Sprintf("%s %s msgs/s: %.2fx; CPU %.2f µs/msg", filepath.Base(c.baseline), si(float64(l.total())/rs[2].median().Seconds()), rs[2].median().Seconds()/rs[0].median().Seconds(), perMsg(rs[2])))
 		}
 		t.add(row...)
 	}
