@@ -40,6 +40,7 @@ const (
 	headerSession      = "Lanmsg-Session"
 	headerTo           = "Lanmsg-To"
 	headerRecipientKey = "Lanmsg-To-Key"
+	headerRef          = "Lanmsg-Ref"
 )
 
 // ErrClosed: the bus is closed.
@@ -140,6 +141,7 @@ type Msg struct {
 	Site    string // where it was said
 	Session uint64 // the sending session, at Site
 	To      string // a direct message: the recipient's display name
+	Ref     string // a direct message: the sender's reference for it
 }
 
 // Bus is the server's message bus and store. Start returns at once; the
@@ -435,11 +437,14 @@ func (b *Bus) encode(subject string, m *Msg) *nats.Msg {
 	if m.To != "" {
 		nm.Header.Set(headerTo, m.To)
 	}
+	if m.Ref != "" {
+		nm.Header.Set(headerRef, m.Ref)
+	}
 	return nm
 }
 
 func decode(subject string, h nats.Header, data []byte) Msg {
-	m := Msg{Text: data, Name: h.Get(headerName), Key: h.Get(headerKey), ID: h.Get(nats.MsgIdHdr), To: h.Get(headerTo)}
+	m := Msg{Text: data, Name: h.Get(headerName), Key: h.Get(headerKey), ID: h.Get(nats.MsgIdHdr), To: h.Get(headerTo), Ref: h.Get(headerRef)}
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(headerTime)); err == nil {
 		m.Time = t
 	}
@@ -453,19 +458,25 @@ func decode(subject string, h nats.Header, data []byte) Msg {
 	return m
 }
 
-// Subscribe hands fn every message that reaches room's stream from now on,
-// said here or sourced from a linked site, once each, in the stream's
-// order, from one goroutine. stop ends it.
-func (b *Bus) Subscribe(ctx context.Context, room string, fn func(Msg)) (stop func(), err error) {
+// Subscribe hands fn every message that reaches room's stream after the
+// one numbered last (which it returns: the stream's last message when it
+// subscribed), said here or sourced from a linked site, once each, in the
+// stream's order, from one goroutine. stop ends it.
+func (b *Bus) Subscribe(ctx context.Context, room string, fn func(Msg)) (last uint64, stop func(), err error) {
 	if err := b.wait(ctx); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if err := b.ensureRoom(ctx, room); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	cons, err := b.js.OrderedConsumer(ctx, streamName(room), jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	st, err := b.js.Stream(ctx, streamName(room))
 	if err != nil {
-		return nil, fmt.Errorf("rooms: subscribe to room %s: %w", room, err)
+		return 0, nil, fmt.Errorf("rooms: subscribe to room %s: %w", room, err)
+	}
+	last = st.CachedInfo().State.LastSeq
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last + 1})
+	if err != nil {
+		return 0, nil, fmt.Errorf("rooms: subscribe to room %s: %w", room, err)
 	}
 	cc, err := cons.Consume(func(jm jetstream.Msg) {
 		m := decode(jm.Subject(), jm.Headers(), jm.Data())
@@ -475,46 +486,51 @@ func (b *Bus) Subscribe(ctx context.Context, room string, fn func(Msg)) (stop fu
 		fn(m)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rooms: subscribe to room %s: %w", room, err)
+		return 0, nil, fmt.Errorf("rooms: subscribe to room %s: %w", room, err)
 	}
-	return cc.Stop, nil
+	return last, cc.Stop, nil
 }
 
 // History returns up to n messages of room, oldest first: the last ones,
-// or, with before > 0, the last ones before the message numbered before.
-func (b *Bus) History(ctx context.Context, room string, n int, before uint64) ([]Msg, error) {
+// or, with before > 0, the last ones before the message numbered before;
+// and how many older ones the room keeps.
+func (b *Bus) History(ctx context.Context, room string, n int, before uint64) (msgs []Msg, older uint64, err error) {
 	if n <= 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err := b.wait(ctx); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := b.ensureRoom(ctx, room); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st, err := b.js.Stream(ctx, streamName(room))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
+	info := st.CachedInfo()
 	first, last := info.State.FirstSeq, info.State.LastSeq
 	if info.State.Msgs == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	end := last
 	if before > 0 && before-1 < end {
 		end = before - 1
 	}
 	if end < first {
-		return nil, nil
+		return nil, 0, nil
 	}
 	start := first
 	if end+1 > uint64(n) && end+1-uint64(n) > first {
 		start = end + 1 - uint64(n)
 	}
+	older = start - first
+	msgs, err = b.fetch(ctx, st, start, end)
+	return msgs, older, err
+}
+
+// fetch reads the messages numbered start to end of a stream.
+func (b *Bus) fetch(ctx context.Context, st jetstream.Stream, start, end uint64) ([]Msg, error) {
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start})
 	if err != nil {
 		return nil, err

@@ -71,12 +71,12 @@ func (c *collector) waitN(t *testing.T, n int) []Msg {
 func TestRoomsSeparateAndOrdered(t *testing.T) {
 	b := startBus(t, t.TempDir(), Limits{})
 	x, y := newCollector(), newCollector()
-	stopX, err := b.Subscribe(ctx(t), "x", x.add)
+	_, stopX, err := b.Subscribe(ctx(t), "x", x.add)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopX()
-	stopY, err := b.Subscribe(ctx(t), "y", y.add)
+	_, stopY, err := b.Subscribe(ctx(t), "y", y.add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,19 +116,19 @@ func TestHistoryPagesAndSurvivesRestart(t *testing.T) {
 	}
 	_ = b.Close()
 	b = startBus(t, dir, Limits{})
-	last, err := b.History(ctx(t), "h", 10, 0)
+	last, older, err := b.History(ctx(t), "h", 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(last) != 10 || string(last[0].Text) != "m20" || string(last[9].Text) != "m29" {
+	if len(last) != 10 || string(last[0].Text) != "m20" || string(last[9].Text) != "m29" || older != 20 {
 		t.Fatalf("last 10 after restart: %d messages, %q..", len(last), texts(last))
 	}
-	older, err := b.History(ctx(t), "h", 25, last[0].Seq)
+	older2, _, err := b.History(ctx(t), "h", 25, last[0].Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(older) != 20 || string(older[0].Text) != "m0" || string(older[19].Text) != "m19" {
-		t.Fatalf("older: %q", texts(older))
+	if len(older2) != 20 || string(older2[0].Text) != "m0" || string(older2[19].Text) != "m19" {
+		t.Fatalf("older: %q", texts(older2))
 	}
 }
 
@@ -140,7 +140,7 @@ func TestRoomBoundByCount(t *testing.T) {
 		}
 	}
 	<-b.js.PublishAsyncComplete()
-	h, err := b.History(ctx(t), "c", 100, 0)
+	h, _, err := b.History(ctx(t), "c", 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
