@@ -255,7 +255,7 @@ type chatPrinter struct {
 	w     io.Writer
 	json  bool
 	names []string // who is in the room, for completion
-	room  string // the room joined
+	room  string   // the room joined
 }
 
 // setWriter sends what is printed from now on to w.

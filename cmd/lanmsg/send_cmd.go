@@ -20,7 +20,7 @@ type sendCmd struct {
 	trustFlags
 	Room     string `placeholder:"NAME" help:"Also post each message into this chat room, as --as, for everyone in it to see (e.g. tail -f app.log | lanmsg send --room alerts). Needs a lanmsg server with rooms."`
 	As       string `placeholder:"NAME" help:"The name messages posted with --room carry. Default: user@host."`
-	Receipts bool `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
+	Receipts bool   `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
 	clientFlags
 }
 
