@@ -606,9 +606,9 @@ func truncate(s string, n int) string {
 // while a link is down, and the link layer logs links itself.
 type natsLogger struct{ log *zerolog.Logger }
 
-func (l natsLogger) Noticef(string, ...any) {}
-func (l natsLogger) Tracef(string, ...any)  {}
-func (l natsLogger) Debugf(string, ...any)  {}
+func (l natsLogger) Noticef(string, ...any)         {}
+func (l natsLogger) Tracef(string, ...any)          {}
+func (l natsLogger) Debugf(string, ...any)          {}
 func (l natsLogger) Warnf(format string, v ...any)  { l.emit(zerolog.WarnLevel, format, v) }
 func (l natsLogger) Errorf(format string, v ...any) { l.emit(zerolog.ErrorLevel, format, v) }
 
