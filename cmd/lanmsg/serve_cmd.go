@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
@@ -155,11 +156,24 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	// Clients that know the address are served already (a chat waits for
+	// the bus); the LAN and the ready file learn of the server once the
+	// bus is up and the default room open.
+	var failed error // why serve stops on its own
+	select {
+	case <-bus.Ready():
+		if err := bus.Err(); err != nil {
+			failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+		} else if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
+			log.Error().Err(err).Msg("cannot open the default room")
+		}
+	case <-ctx.Done():
+	}
+
 	var adv advertisement
-	if !c.NoAdvertise {
+	if !c.NoAdvertise && failed == nil {
 		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
 	}
-	var failed error // why serve stops on its own
 	if adv != nil {
 		s := adv.Service()
 		ready.Name, ready.Addrs = s.Instance, addrStrings(s.Addrs)
