@@ -267,7 +267,7 @@ func (c *conn) directMessage(dm DirectMessage) {
 	delivered, err := bus.SendDM(ctx, keyToken(key), &m)
 	switch {
 	case err != nil:
-		c.srv.log.Warn().Err(err).Uint64(fieldSession, c.id).Msg("direct message not stored")
+		c.srv.log.Warn().Err(err).Uint64(FieldSession, c.id).Msg("direct message not stored")
 		c.ext.sendOwn(bud, Event{Type: EventError, Text: "direct message to " + name + " not sent: the message bus failed", ID: dm.ID, Time: now})
 	case delivered:
 		c.ext.sendOwn(bud, Event{Type: EventDelivered, Name: name, ID: dm.ID, Time: time.Now()})
@@ -304,7 +304,7 @@ func (c *conn) goOnline() {
 	defer cancel()
 	off, err := bus.Online(ctx, keyToken(key), func(m rooms.Msg) bool { return c.srv.deliverDM(key, m) })
 	if err != nil {
-		c.srv.log.Warn().Err(err).Uint64(fieldSession, c.id).Msg("cannot receive direct messages")
+		c.srv.log.Warn().Err(err).Uint64(FieldSession, c.id).Msg("cannot receive direct messages")
 		return
 	}
 	s.onlineMu.Lock()

@@ -55,6 +55,9 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 			hint: "it may be an older lanmsg or another program; 'lanmsg send' still works with it"}
 	}
 	out := &chatPrinter{w: std.out, json: c.JSON}
+	if f, ok := std.out.(*os.File); ok && !c.JSON && isTerminal(f) {
+		out.width = terminalWidth(int(f.Fd()))
+	}
 	name := c.As
 	if name == "" {
 		name = defaultChatName()
@@ -67,7 +70,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		return err
 	}
 	w := cl.Welcome()
-	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Str("room", w.Room).Msg("joined the chat")
+	log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Str("as", w.Name).Str("room", w.Room).Msg("joined the chat")
 	interactive := isTerminal(std.in)
 	// The line editor when a person types and reads on a terminal; lines
 	// of a stream otherwise (a pipe, a file, or output to a file or JSON
@@ -256,6 +259,10 @@ type chatPrinter struct {
 	json  bool
 	names []string // who is in the room, for completion
 	room  string   // the room joined
+	// width tells how wide the terminal is, for chat to wrap its lines
+	// itself (chat_display.go); nil when the output is not a terminal.
+	width func() int
+	buf   []byte
 }
 
 // setWriter sends what is printed from now on to w.
@@ -288,7 +295,7 @@ func (p *chatPrinter) event(ev session.Event) {
 		p.room = ev.Room
 		ev = session.Event{Type: session.EventWho, Names: ev.Names, More: ev.More, Time: ev.Time, Room: ev.Room}
 		if named && !p.json {
-			_, _ = fmt.Fprintln(p.w, ev.Time.Local().Format("15:04:05")+" * room "+esc(ev.Room))
+			p.println(ev.Time.Local().Format("15:04:05") + " * room " + esc(ev.Room))
 		}
 	}
 	if ev.Type == session.EventHistory && ev.N == 0 && ev.More == 0 {
@@ -353,7 +360,18 @@ func (p *chatPrinter) event(ev session.Event) {
 	default:
 		return
 	}
-	_, _ = fmt.Fprintln(p.w, line)
+	p.println(line)
+}
+
+// println prints one line of chat: on a terminal, wrapped by chat itself,
+// with its continuation rows indented; elsewhere, as one line.
+func (p *chatPrinter) println(line string) {
+	if p.width == nil {
+		_, _ = fmt.Fprintln(p.w, line)
+		return
+	}
+	p.buf = appendRows(p.buf[:0], screenText(line), p.width())
+	_, _ = p.w.Write(p.buf)
 }
 
 func (p *chatPrinter) note(s string) {
@@ -364,7 +382,7 @@ func (p *chatPrinter) note(s string) {
 		_, _ = fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	_, _ = fmt.Fprintln(p.w, "* "+s)
+	p.println("* " + s)
 }
 
 // nameList is the names an event lists (or its one name), escaped, and how

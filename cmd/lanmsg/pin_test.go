@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/session/trust"
 )
 
@@ -22,7 +24,7 @@ import (
 type tlsServer struct {
 	addr string
 	id   *trust.Identity
-	out  *syncBuffer
+	out  *sessiontest.SyncBuffer
 	srv  *session.Server
 	done chan struct{}
 }
@@ -57,7 +59,7 @@ func startTLSServerOn(t *testing.T, addr string, id *trust.Identity, verify func
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	s := &tlsServer{id: id, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &tlsServer{id: id, out: &sessiontest.SyncBuffer{}, done: make(chan struct{})}
 	s.srv, err = session.NewServer(session.Config{TLS: trust.ServerConfig(cert, verify)}, s.out, session.Text, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -293,8 +295,8 @@ func TestChatOverTLS(t *testing.T) {
 	c.Server, c.BrowseTimeout = s.addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	var stderr syncBuffer
-	err := c.Run(context.Background(), &log, streams{strings.NewReader("hello over tls\n"), &syncBuffer{}, &stderr}, refusingLAN{}, configDir(dir))
+	var stderr sessiontest.SyncBuffer
+	err := c.Run(context.Background(), &log, streams{strings.NewReader("hello over tls\n"), &sessiontest.SyncBuffer{}, &stderr}, refusingLAN{}, configDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +333,29 @@ func TestPinMarks(t *testing.T) {
 	for i, l := range lines {
 		if !strings.HasSuffix(l, "  "+want[i]) {
 			t.Errorf("browse line %q, want it marked %s", l, want[i])
+		}
+	}
+
+	// browse --json carries the same, in the field "trust".
+	wantJSON := []string{"pinned", "conflict-key", "new", "pinned-renamed", "plain", "conflict-name"}
+	code, out, stderr = runFake(t, &fakeLAN{services: services}, "", "--config-dir", dir, "browse", "--json", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("browse --json: exit %d:\n%s", code, stderr)
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(wantJSON) {
+		t.Fatalf("browse --json listed %d lines, want %d:\n%s", len(lines), len(wantJSON), out)
+	}
+	for i, l := range lines {
+		var s struct {
+			Name  string `json:"name"`
+			Trust string `json:"trust"`
+		}
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatalf("browse --json printed %q: %v", l, err)
+		}
+		if s.Name != services[i].Instance || s.Trust != wantJSON[i] {
+			t.Errorf("browse --json: %s, want %q with trust %q", l, services[i].Instance, wantJSON[i])
 		}
 	}
 
