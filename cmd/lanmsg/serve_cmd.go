@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
@@ -51,6 +52,8 @@ type serveCmd struct {
 
 	TLSOnly bool   `name:"tls-only" help:"Refuse plain (unencrypted) sessions, such as the tutorial's client's: only TLS sessions are served. Refusals are logged at most once a second."`
 	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
+
+	roomFlags
 
 	ReadyFile   string `type:"path" placeholder:"PATH" help:"Once every listener is up (and the advertisement, if any, is on), write a small JSON object to PATH (atomically: it appears whole) with the address, port, key fingerprint and advertised name, for scripts and tests that wait for the server. Removed when the server stops."`
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
@@ -103,6 +106,11 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return err
 	}
+	bus, err := c.startBus(dir, st.id.Fingerprint.ServerID(), int(c.MaxPayload), &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
@@ -138,7 +146,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			return listenError(c.DebugListen, err)
 		}
 		debugAddr = dln.Addr().String()
-		hs := serveDebug(dln, srv, log)
+		hs := serveDebug(dln, srv, bus, log)
 		defer func() { _ = hs.Close() }()
 		log.Info().Str(session.FieldDebugAddr, dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
@@ -148,11 +156,24 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	// Clients that know the address are served already (a chat waits for
+	// the bus); the LAN and the ready file learn of the server once the
+	// bus is up and the default room open.
+	var failed error // why serve stops on its own
+	select {
+	case <-bus.Ready():
+		if err := bus.Err(); err != nil {
+			failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+		} else if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
+			log.Error().Err(err).Msg("cannot open the default room")
+		}
+	case <-ctx.Done():
+	}
+
 	var adv advertisement
-	if !c.NoAdvertise {
+	if !c.NoAdvertise && failed == nil {
 		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
 	}
-	var failed error // why serve stops on its own
 	if adv != nil {
 		s := adv.Service()
 		ready.Name, ready.Addrs = s.Instance, addrStrings(s.Addrs)
@@ -166,14 +187,23 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		}
 	}
 
-	if failed == nil {
+	// Serve until a signal, or until the bus fails to start.
+	busReady := bus.Ready()
+	for running := failed == nil; running; {
 		select {
 		case err := <-errc:
 			if adv != nil {
 				_ = adv.Close()
 			}
 			return fmt.Errorf("serve: %w", err)
+		case <-busReady:
+			busReady = nil
+			if err := bus.Err(); err != nil {
+				failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+				running = false
+			}
 		case <-ctx.Done():
+			running = false
 		}
 	}
 
