@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/trust"
 	"github.com/lanmsg/lanmsg/transport"
 )
@@ -108,6 +109,16 @@ type Config struct {
 	// or a look-alike is given another. Nil: names are unique in the room
 	// only.
 	ChatNames *trust.NameOwners
+
+	// Bus, when set, carries the rooms: each room's messages are stored
+	// in it (history) and relayed to the room's members through one
+	// subscription per room; direct messages wait in it. Nil: rooms live
+	// in memory only, with no history and no direct messages.
+	Bus *rooms.Bus
+
+	// History is how many of a room's last messages a participant joining
+	// it is shown (with a Bus). Negative: none.
+	History int
 }
 
 func (c Config) withDefaults() Config {
@@ -146,6 +157,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.History == 0 {
+		c.History = DefaultHistory
 	}
 	return c
 }

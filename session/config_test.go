@@ -77,6 +77,7 @@ func TestConfigDefaults(t *testing.T) {
 		MinRate:            DefaultMinRate,
 		MinRateWindow:      DefaultMinRateWindow,
 		PingInterval:       DefaultPingInterval,
+		History:            DefaultHistory,
 	}
 	if got := srv.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -183,6 +184,9 @@ func (c *conn) serve() {
 			if h, ok := parseHello(p); ok {
 				c.startExt(h)
 				msg.Name = c.ext.name
+				if c.ext.room != nil {
+					msg.Room = c.ext.room.name
+				}
 				continue
 			}
 		}
@@ -197,14 +201,17 @@ func (c *conn) serve() {
 			// with one more "!".
 			if c.ext != nil {
 				if p = c.control(p); p == nil {
+					if c.ext.room != nil {
+						msg.Name, msg.Room = c.ext.name, c.ext.room.name // after a !JOIN
+					}
 					continue
 				}
 			}
 		}
 		msg.Time, msg.Text = c.lastRead, p
 		out.add(&msg)
-		if c.ext != nil && c.ext.hello.Chat {
-			c.srv.room.broadcast(messageEvent(c.ext.name, p, msg.Time), c.id)
+		if c.ext != nil && c.ext.room != nil {
+			c.post(p, msg.Time)
 		}
 		if out.full() && !writeOut() {
 			return
@@ -375,13 +382,31 @@ func (c *conn) startExt(h Hello) {
 	if c.shed.Load() {
 		c.ext.abandon() // shed before the session had its queue
 	}
-	if h.Chat {
-		want := truncateName(h.Name)
-		if want == "" {
-			want = c.peer
+	roomName, err := roomFor(h)
+	if err != nil {
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: err.Error(), Time: time.Now()})
+	}
+	want := truncateName(h.Name)
+	if want == "" {
+		want = c.peer
+	}
+	c.ext.want = want
+	switch {
+	case h.Chat && roomName != "":
+		c.joinRoom(roomName)
+		c.goOnline()
+	case roomName != "":
+		// Posting into a room without joining it (send --room): under a
+		// name the room could have given.
+		r, err := c.srv.room(roomName)
+		if err != nil {
+			c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "room " + roomName + " is unavailable: the message bus is down", Time: time.Now()})
+		} else {
+			c.ext.name = c.chatName(want, nil)
+			c.ext.room = r
 		}
-		c.srv.room.join(c, want)
-	} else {
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload, Room: roomName, Name: c.ext.name})
+	default:
 		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload})
 	}
 	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
@@ -401,8 +426,13 @@ func (c *conn) control(p []byte) []byte {
 	case string(p) == pongFrame:
 		// Liveness: reading it was the point.
 	case string(p) == whoRequest:
-		names, more := listNames(c.srv.room.names())
-		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now()})
+		r := c.ext.room
+		if r == nil {
+			r, _ = c.srv.room(rooms.DefaultRoom)
+		}
+		names, more := listNames(r.names())
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now(), Room: r.name})
+	case c.ext.hello.V >= 3 && c.roomControl(p):
 	default:
 		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front", Time: time.Now()})
 	}
@@ -475,7 +505,10 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	active := c.srv.unregister(c)
 	if c.ext != nil {
 		if c.ext.hello.Chat {
-			c.srv.room.leave(c)
+			if c.ext.room != nil {
+				c.ext.room.leave(c)
+			}
+			c.goOffline()
 		}
 		wait := drainTimeout
 		if graceful {

@@ -24,6 +24,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanmsg/lanmsg/transport"
+
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // TestBudgetShedsLargestFirst: past the limit, the budget sheds the
@@ -74,9 +76,8 @@ func silentMembers(t *testing.T, ts *testServer, n int) []net.Conn {
 		pipes = append(pipes, cliSide)
 	}
 	waitFor(t, 5*time.Second, "the members to join", func() bool {
-		ts.srv.room.mu.Lock()
-		defer ts.srv.room.mu.Unlock()
-		return len(ts.srv.room.members) == n
+		r, _ := ts.srv.room(rooms.DefaultRoom)
+		return r.count() == n
 	})
 	return pipes
 }

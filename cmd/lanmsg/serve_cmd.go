@@ -50,6 +50,8 @@ type serveCmd struct {
 	TLSOnly bool   `name:"tls-only" help:"Refuse plain (unencrypted) sessions, such as the tutorial's client's: only TLS sessions are served. Refusals are logged at most once a second."`
 	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
 
+	roomFlags
+
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
 
@@ -100,6 +102,11 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return err
 	}
+	bus, err := c.startBus(dir, st.id.Fingerprint.ServerID(), int(c.MaxPayload), &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
@@ -133,7 +140,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			_ = ln.Close()
 			return listenError(c.DebugListen, err)
 		}
-		hs := serveDebug(dln, srv, log)
+		hs := serveDebug(dln, srv, bus, log)
 		defer func() { _ = hs.Close() }()
 		log.Info().Str("debug_addr", dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
@@ -153,6 +160,24 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			_ = adv.Close()
 		}
 		return fmt.Errorf("serve: %w", err)
+	case <-bus.Ready():
+		if err := bus.Err(); err != nil {
+			if adv != nil {
+				_ = adv.Close()
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+		}
+		select {
+		case err := <-errc:
+			if adv != nil {
+				_ = adv.Close()
+			}
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
 
