@@ -295,6 +295,9 @@ func (l *Links) remoteTLS(addr string, cert tls.Certificate) *tls.Config {
 // when one comes up, adds the other site to the rooms, tells it which
 // rooms this server has, and resumes the room streams' sources from it.
 func (l *Links) Start(ns *server.Server, nc *nats.Conn, h LinkHooks) error {
+	if l == nil {
+		return nil
+	}
 	if !l.Enabled() {
 		close(l.done)
 		return nil

@@ -319,25 +319,32 @@ func (s *testSite) waitHistory(room string, n int, d time.Duration) []string {
 const sourceStalled = 11 * time.Second
 
 // waitSourceFailed waits until the stream of room on s reports its source
-// from the other site failing or stalled. Stream info has no signal for it: it is
-// polled.
+// from the other site failing or stalled.
 func (s *testSite) waitSourceFailed(room string, d time.Duration) {
 	s.t.Helper()
+	waitSourceStalled(s.t, s.js, room, d)
+}
+
+// waitSourceStalled waits until room's stream (through js) reports its
+// source failing or stalled. Stream info has no signal for it: it is
+// polled.
+func waitSourceStalled(t *testing.T, js jetstream.JetStream, room string, d time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(d)
 	for {
-		st, err := s.js.Stream(ctx, roomStreamPrefix+room)
+		st, err := js.Stream(ctx, roomStreamPrefix+room)
 		if err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 		for _, src := range st.CachedInfo().Sources {
 			if src.Error != nil || src.Active > sourceStalled {
-				s.t.Logf("site %s: source %s silent for %v (error %v)", s.site, src.Name, src.Active, src.Error)
+				t.Logf("room %s: its source from %s silent for %v (error %v)", room, src.External.APIPrefix, src.Active.Round(time.Millisecond), src.Error)
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("site %s: room %s's sources did not fail within %v of the cut: %+v", s.site, room, d, st.CachedInfo().Sources)
+			t.Fatalf("room %s's sources did not stall within %v of the cut: %+v", room, d, st.CachedInfo().Sources)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
