@@ -77,6 +77,13 @@ type LinkConfig struct {
 	Log *zerolog.Logger
 }
 
+// Timings of a link (PROTOCOL.md, "Links between sites").
+const (
+	linkTLSTimeout  = 5 * time.Second // the TLS handshake
+	linkPing        = 2 * time.Second // a ping each way this often
+	linkMaxPingsOut = 3               // unanswered pings before the link is dropped
+)
+
 // DefaultLinkReconnect is how often a link that is down is tried again.
 const DefaultLinkReconnect = time.Second
 
@@ -206,7 +213,12 @@ func (l *Links) ConfigureServer(o *server.Options) error {
 	}
 	o.LeafNode.ReconnectInterval = l.cfg.ReconnectInterval
 	o.LeafNode.TLSHandshakeFirst = true
-	o.LeafNode.TLSTimeout = 5
+	o.LeafNode.TLSTimeout = linkTLSTimeout.Seconds()
+	// A link whose network is gone is found out by its pings: after
+	// about linkPing * (linkMaxPingsOut+1), instead of nats-server's
+	// minutes.
+	o.LeafNode.PingInterval = linkPing
+	o.LeafNode.MaxPingsOut = linkMaxPingsOut
 	if l.cfg.Listen != "" {
 		host, port, _ := net.SplitHostPort(l.cfg.Listen)
 		n, _ := strconv.Atoi(port)
@@ -226,7 +238,7 @@ func (l *Links) ConfigureServer(o *server.Options) error {
 			TLS:               true,
 			TLSConfig:         l.remoteTLS(r, cert),
 			TLSHandshakeFirst: true,
-			TLSTimeout:        5,
+			TLSTimeout:        linkTLSTimeout.Seconds(),
 		})
 	}
 	return nil
