@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // relayBench is one chat room on a loopback server: a sender and receivers
@@ -205,4 +207,31 @@ func BenchmarkRelayFanout(b *testing.B) {
 // sender that is faster than the relay; "dropped" > 0 says it does not.
 func BenchmarkRelayFanoutUnpaced(b *testing.B) {
 	runRelay(b, Config{}, 49, 0)
+}
+
+// BenchmarkRelayFanoutBus: BenchmarkRelayFanout with the room on the
+// message bus, history on: each message is stored in the room's stream and
+// relayed from its one subscription.
+func BenchmarkRelayFanoutBus(b *testing.B) {
+	runRelay(b, Config{Bus: benchBus(b)}, 49, 512)
+}
+
+// BenchmarkRoomSustained: one sender and one listener in a room with
+// history on, the sender paced only by the listener: messages stored and
+// relayed per second.
+func BenchmarkRoomSustained(b *testing.B) {
+	runRelay(b, Config{Bus: benchBus(b)}, 1, 4096)
+}
+
+func benchBus(b *testing.B) *rooms.Bus {
+	nop := zerolog.Nop()
+	bus, err := rooms.Start(rooms.Config{DataDir: b.TempDir(), Site: "0123456789abcdef", Log: &nop})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bus.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bus.Close() })
+	return bus
 }
