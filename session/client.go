@@ -60,8 +60,9 @@ type ClientConfig struct {
 	// advertise the extension: a plain server takes it for a message.
 	Hello *Hello
 	// OnEvent receives an extended session's events other than receipts
-	// (chat messages, joins, leaves, who, errors), in order, from the
-	// client's reader goroutine.
+	// and pings (the welcome, chat messages, joins, leaves, who, history,
+	// direct messages, errors), in order, from the client's reader
+	// goroutine.
 	OnEvent func(Event)
 
 	// TLS, when set, runs the session over TLS (trust.ClientConfig): the
@@ -223,11 +224,13 @@ func (c *Client) read(welcomed chan<- Event) {
 				members[n] = true
 			}
 			// The first welcome answers the hello; later ones answer a
-			// !JOIN and go to OnEvent.
+			// !JOIN. Each goes to OnEvent too, before the history that
+			// follows it.
+			if c.cfg.OnEvent != nil {
+				c.cfg.OnEvent(ev)
+			}
 			if welcomes++; welcomes == 1 {
 				welcomed <- ev
-			} else if c.cfg.OnEvent != nil {
-				c.cfg.OnEvent(ev)
 			}
 		case EventAck:
 			c.acked.Store(ev.N)

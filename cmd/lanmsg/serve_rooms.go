@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
@@ -23,6 +24,10 @@ type roomFlags struct {
 	DMMaxAge     time.Duration `name:"dm-max-age" default:"168h" placeholder:"DURATION" help:"How long a direct message waits for its offline recipient. Default ${default} (7 days)."`
 	DMMaxBytes   byteSize      `name:"dm-max-bytes" default:"64MiB" placeholder:"SIZE" help:"Bytes of direct messages that may wait, for all recipients together. Default ${default}."`
 	NATS         string        `name:"nats" placeholder:"URL" help:"Use this NATS server (with JetStream) for rooms, history and direct messages instead of the embedded one, e.g. nats://127.0.0.1:4222."`
+
+	// configureServer, when set (by the link flags), changes the embedded
+	// server's options before it starts.
+	configureServer func(*server.Options) error
 }
 
 // startBus takes the data dir and starts the message bus in the
@@ -53,7 +58,8 @@ func (f *roomFlags) startBus(dir configDir, site string, maxPayload int, cfg *se
 		Site:    site,
 		Limits: rooms.Limits{RoomMsgs: f.RoomMaxMsgs, RoomBytes: int64(f.RoomMaxBytes), RoomAge: f.RoomMaxAge,
 			DMMsgs: f.DMMaxMsgs, DMAge: f.DMMaxAge, DMBytes: int64(f.DMMaxBytes), MsgSize: maxPayload},
-		Log: log,
+		Log:             log,
+		ConfigureServer: f.configureServer,
 	})
 	var inUse *rooms.InUseError
 	switch {

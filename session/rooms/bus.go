@@ -602,18 +602,21 @@ func truncate(s string, n int) string {
 }
 
 // natsLogger bridges the embedded server's log into zerolog: warnings and
-// errors only.
+// errors only, but leaf-node ones at debug: they repeat on every reconnect
+// while a link is down, and the link layer logs links itself.
 type natsLogger struct{ log *zerolog.Logger }
 
-func (l natsLogger) Noticef(string, ...any) {}
-func (l natsLogger) Tracef(string, ...any)  {}
-func (l natsLogger) Debugf(string, ...any)  {}
-func (l natsLogger) Warnf(format string, v ...any) {
-	l.log.Warn().Str("component", "nats").Msgf(format, v...)
+func (l natsLogger) Noticef(string, ...any)         {}
+func (l natsLogger) Tracef(string, ...any)          {}
+func (l natsLogger) Debugf(string, ...any)          {}
+func (l natsLogger) Warnf(format string, v ...any)  { l.emit(zerolog.WarnLevel, format, v) }
+func (l natsLogger) Errorf(format string, v ...any) { l.emit(zerolog.ErrorLevel, format, v) }
+
+func (l natsLogger) emit(lvl zerolog.Level, format string, v []any) {
+	msg := fmt.Sprintf(format, v...)
+	if low := strings.ToLower(msg); strings.Contains(low, "leafnode") || strings.Contains(low, "leaf node") || strings.Contains(low, " lid:") {
+		lvl = zerolog.DebugLevel
+	}
+	l.log.WithLevel(lvl).Str("component", "nats").Msg(msg)
 }
-func (l natsLogger) Errorf(format string, v ...any) {
-	l.log.Error().Str("component", "nats").Msgf(format, v...)
-}
-func (l natsLogger) Fatalf(format string, v ...any) {
-	l.log.Error().Str("component", "nats").Msgf(format, v...)
-}
+func (l natsLogger) Fatalf(format string, v ...any) { l.emit(zerolog.ErrorLevel, format, v) }

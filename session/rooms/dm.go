@@ -37,6 +37,7 @@ type dmState struct {
 	keyLocks  map[string]*keyLock
 	delivered func(Msg) // the sender's server learns a waiting message was delivered
 	onlineSub *nats.Subscription
+	online    map[string]int // keys with sessions here: how many Online calls are on
 }
 
 type keyLock struct {
@@ -167,7 +168,44 @@ func (b *Bus) Online(ctx context.Context, key string, deliver func(Msg) bool) (o
 		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	b.dm.mu.Lock()
+	if b.dm.online == nil {
+		b.dm.online = make(map[string]int)
+	}
+	b.dm.online[key]++
+	b.dm.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = sub.Unsubscribe()
+			b.dm.mu.Lock()
+			if b.dm.online[key]--; b.dm.online[key] <= 0 {
+				delete(b.dm.online, key)
+			}
+			b.dm.mu.Unlock()
+		})
+	}, nil
+}
+
+// AnnounceOnline says again that every key with sessions here is online,
+// so that servers holding direct messages for them (at a site whose link
+// just came up) deliver them.
+func (b *Bus) AnnounceOnline() error {
+	if err := b.wait(context.Background()); err != nil {
+		return err
+	}
+	b.dm.mu.Lock()
+	keys := make([]string, 0, len(b.dm.online))
+	for k := range b.dm.online {
+		keys = append(keys, k)
+	}
+	b.dm.mu.Unlock()
+	for _, k := range keys {
+		if err := b.nc.Publish(onlineSubject(k), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // watchOnline retries the waiting direct messages of each key announced
