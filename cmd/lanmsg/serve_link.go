@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/trust"
+	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
 // linkFlags are serve's flags for links between sites (README, "Linking
@@ -36,6 +38,18 @@ func (f *linkFlags) setupLinks(id *trust.Identity, nats string, log *zerolog.Log
 		if err := checkHostPort(f.LinkListen, "--link-listen"); err != nil {
 			return nil, err
 		}
+		// The embedded server listens in the background and could only
+		// log a failure: the address is tried here first, so that a port
+		// in use is an error with a hint, at once.
+		ln, err := net.Listen("tcp", f.LinkListen)
+		if err != nil {
+			ce := listenError(f.LinkListen, err).(*cliError)
+			if neterr.AddrInUse(err) {
+				ce.hint = "another program (perhaps another lanmsg serve) uses that port; pick another with --link-listen HOST:PORT"
+			}
+			return nil, ce
+		}
+		_ = ln.Close()
 	}
 	for _, r := range f.Link {
 		if err := checkHostPort(r, "--link"); err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrLinksNeedEmbedded: links are leaf nodes of the embedded server; with
@@ -15,8 +13,9 @@ var ErrLinksNeedEmbedded = errors.New("links need the embedded NATS server (serv
 
 // StartLinks starts l on the bus's embedded server once it is ready (l's
 // ConfigureServer must have been the bus's Config.ConfigureServer): rooms
-// then span the linked sites, and direct messages waiting here are tried
-// again each time a link comes up.
+// then span the linked sites, and each time a link comes up the keys with
+// sessions here are announced online again, so that direct messages
+// waiting for them on the other side are delivered.
 func (b *Bus) StartLinks(ctx context.Context, l *Links) error {
 	if !l.Enabled() {
 		return nil
@@ -43,7 +42,11 @@ func (b *Bus) StartLinks(ctx context.Context, l *Links) error {
 			defer cancel()
 			return b.ensureRoom(ctx, r)
 		},
-		Online: b.retryWaiting,
+		Online: func() {
+			if err := b.AnnounceOnline(); err != nil {
+				b.log.Warn().Err(err).Msg("link: could not announce the keys online here to the linked site")
+			}
+		},
 	})
 }
 
@@ -63,25 +66,4 @@ func (b *Bus) roomNames() ([]string, error) {
 		}
 	}
 	return out, names.Err()
-}
-
-// retryWaiting tries again to deliver every direct message waiting here:
-// its recipient may be online at a site whose link just came up.
-func (b *Bus) retryWaiting() {
-	ctx, cancel := context.WithTimeout(context.Background(), linkOpTimeout)
-	defer cancel()
-	st, err := b.js.Stream(ctx, dmStream)
-	if err != nil {
-		return
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(dmSubject(b.cfg.Site, "*")))
-	if err != nil {
-		return
-	}
-	for subj := range info.State.Subjects {
-		key := subj[strings.LastIndexByte(subj, '.')+1:]
-		if checkKey(key) == nil {
-			go b.retry(key)
-		}
-	}
 }

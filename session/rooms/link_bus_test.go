@@ -151,3 +151,39 @@ func TestLinkedBusesHealExactlyOnce(t *testing.T) {
 		checkExactlyOnce(t, "history at "+s.Site(), texts, want)
 	}
 }
+
+// TestLinkedBusesDeliverWaitingDM: a direct message sent on site A while
+// the link is down, to a key online on site B, waits on A and is
+// delivered to B's session when the link comes back.
+func TestLinkedBusesDeliverWaitingDM(t *testing.T) {
+	ida, idb := newIdentity(t), newIdentity(t)
+	a := startLinkedBus(t, ida, LinkConfig{Listen: "127.0.0.1:0", Allow: allowOnly(t, idb)})
+	p := newCutProxy(t, a.links.ListenAddr())
+	b := startLinkedBus(t, idb, LinkConfig{Remotes: []string{p.Addr()}})
+	for _, s := range []*linkedBus{a, b} {
+		s.log.waitLine(t, 10*time.Second, "rooms in step")
+	}
+	const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	got := make(chan Msg, 4)
+	off, err := b.Online(context.Background(), key, func(m Msg) bool { got <- m; return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off()
+
+	p.Cut()
+	a.log.waitLine(t, 10*time.Second, `"link down"`)
+	ok, err := a.SendDM(context.Background(), key, &Msg{Name: "alice", Text: []byte("while cut"), Time: time.Now()})
+	if err != nil || ok {
+		t.Fatalf("direct message while the link is down: delivered %v, %v; want it to wait", ok, err)
+	}
+	p.Restore()
+	select {
+	case m := <-got:
+		if string(m.Text) != "while cut" {
+			t.Fatalf("got %q", m.Text)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the direct message that waited on A was not delivered to B within 15 s of the link coming back")
+	}
+}
