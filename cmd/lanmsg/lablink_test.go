@@ -75,8 +75,9 @@ func logged(msg string, parts ...string) func(string) bool {
 // servers are linked over a third network. People on both sides talk in
 // one room; with the link down for 10 s while both sides talk, every
 // message reaches everyone exactly once, in each sender's order, within
-// 15 s of the link coming back; a server with a key the listening side
-// does not list cannot link.
+// 15 s of the link coming back; a late joiner on either side sees the
+// whole room in its history; a server with a key the listening side does
+// not list cannot link.
 func TestLabLinkedSites(t *testing.T) {
 	bin := labLanmsg(t)
 	lab := twoSites(t)
@@ -96,7 +97,7 @@ func TestLabLinkedSites(t *testing.T) {
 	}
 
 	chat := func(i int, host, as string) (*labProc, io.WriteCloser) {
-		cmd := labCmd(lab, bin, i, host, "chat", "--as", as)
+		cmd := labCmd(lab, bin, i, host, "chat", "--as", as, "--room", "standup")
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -181,6 +182,23 @@ func TestLabLinkedSites(t *testing.T) {
 	checkOnceInOrder(t, bob.name, bob.output(procStdout), said("alice"))
 	checkOnceInOrder(t, carol.name, carol.output(procStdout), append(said("alice"), said("bob")...))
 	checkOnceInOrder(t, dave.name, dave.output(procStdout), append(said("alice"), said("bob")...))
+
+	// A late joiner on each side sees the whole room in its history: what
+	// was said on both sides, before, during and after the outage.
+	var history []string
+	for _, w := range append(said("alice"), said("bob")...) {
+		history = append(history, "(history) "+w)
+	}
+	for _, late := range []struct {
+		i          int
+		host, name string
+	}{{siteALate, "site3", "erin"}, {siteBLate, "site6", "frank"}} {
+		p, in := chat(late.i, late.host, late.name)
+		waitAny(p, procStdout, 15*time.Second, "the end of the history", func(l string) bool { return strings.Contains(l, "messages of history above") })
+		checkOnceInOrder(t, p.name, p.output(procStdout), history)
+		_ = in.Close()
+		p.wantExit(10*time.Second, 0)
+	}
 
 	// A server whose key site A does not list cannot link.
 	rogueKey := labKey(t, lab, bin, rogueSrv)
