@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrLinksNeedEmbedded: links are leaf nodes of the embedded server; with
@@ -15,7 +17,9 @@ var ErrLinksNeedEmbedded = errors.New("links need the embedded NATS server (serv
 // ConfigureServer must have been the bus's Config.ConfigureServer): rooms
 // then span the linked sites, and each time a link comes up the keys with
 // sessions here are announced online again, so that direct messages
-// waiting for them on the other side are delivered.
+// waiting for them on the other side are delivered, and those waiting here
+// are tried again (their recipient may be online on the other side, whose
+// own announcement may have crossed before this side could answer).
 func (b *Bus) StartLinks(ctx context.Context, l *Links) error {
 	if !l.Enabled() {
 		return nil
@@ -46,6 +50,7 @@ func (b *Bus) StartLinks(ctx context.Context, l *Links) error {
 			if err := b.AnnounceOnline(); err != nil {
 				b.log.Warn().Err(err).Msg("link: could not announce the keys online here to the linked site")
 			}
+			b.retryWaiting()
 		},
 	})
 }
@@ -66,4 +71,24 @@ func (b *Bus) roomNames() ([]string, error) {
 		}
 	}
 	return out, names.Err()
+}
+
+// retryWaiting tries again to deliver every direct message waiting here.
+func (b *Bus) retryWaiting() {
+	ctx, cancel := context.WithTimeout(context.Background(), linkOpTimeout)
+	defer cancel()
+	st, err := b.js.Stream(ctx, dmStream)
+	if err != nil {
+		return
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(dmSubject(b.cfg.Site, "*")))
+	if err != nil {
+		return
+	}
+	for subj := range info.State.Subjects {
+		key := subj[strings.LastIndexByte(subj, '.')+1:]
+		if checkKey(key) == nil {
+			go b.retry(key)
+		}
+	}
 }
