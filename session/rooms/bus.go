@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -421,8 +422,17 @@ func (b *Bus) Publish(ctx context.Context, m *Msg) error {
 		m.ID = newID(b.cfg.Site)
 	}
 	nm := b.encode(roomSubject(m.Room, b.cfg.Site), m)
-	_, err := b.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID))
-	return err
+	// The client keeps the message until it is acknowledged (to retry
+	// it), and the caller's buffer is reused: give it a copy.
+	nm.Data = bytes.Clone(m.Text)
+	for {
+		_, err := b.js.PublishMsgAsync(nm, jetstream.WithMsgID(m.ID))
+		// Stalled: publishMaxPending messages wait for their acks. Wait
+		// on, rather than drop the message: the sender is slowed down.
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (b *Bus) encode(subject string, m *Msg) *nats.Msg {

@@ -76,7 +76,7 @@ func checkKey(key string) error {
 		return fmt.Errorf("rooms: key token %q", key)
 	}
 	for _, c := range key {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return fmt.Errorf("rooms: key token %q is not lowercase hex", key)
 		}
 	}
