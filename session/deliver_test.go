@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // TestDeliverCancel: Deliver, waiting on an input that stays open, stops
@@ -30,7 +32,7 @@ func TestDeliverCancel(t *testing.T) {
 	if _, err := w.Write([]byte("one\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the first line to arrive", func() bool { return strings.Contains(ts.out.String(), " : one\n") })
+	sessiontest.WaitFor(t, 5*time.Second, "the first line to arrive", func() bool { return strings.Contains(ts.out.String(), " : one\n") })
 	cancel()
 	select {
 	case err := <-done:

@@ -23,9 +23,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lanmsg/lanmsg/transport"
-
 	"github.com/lanmsg/lanmsg/session/rooms"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
+	"github.com/lanmsg/lanmsg/transport"
 )
 
 // TestBudgetShedsLargestFirst: past the limit, the budget sheds the
@@ -75,7 +75,7 @@ func silentMembers(t *testing.T, ts *testServer, n int) []net.Conn {
 		go func() { _, _ = cliSide.Write(frame(fmt.Sprintf(`!HELLO {"v":2,"name":"l%d","chat":true}`, i))) }()
 		pipes = append(pipes, cliSide)
 	}
-	waitFor(t, 5*time.Second, "the members to join", func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "the members to join", func() bool {
 		r, _ := ts.srv.room(rooms.DefaultRoom)
 		return r.count() == n
 	})
@@ -119,7 +119,7 @@ func TestSharedFrameCountedOnce(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 }
 
 // TestBudgetShedsNonReaders: chat members that do not read, and a sender of
@@ -165,7 +165,7 @@ func TestBudgetShedsNonReaders(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 }
 
 // gateWriter blocks every Write until open is closed.
@@ -213,7 +213,7 @@ func TestBudgetShedsWaitingOutput(t *testing.T) {
 	// Once the shed sessions have let go, what is held fits the budget,
 	// with the output still blocked.
 	var st BudgetStats
-	waitFor(t, 5*time.Second, "the budget to fit with the output blocked", func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to fit with the output blocked", func() bool {
 		st = ts.srv.Budget()
 		return st.Used <= st.Limit
 	})
@@ -235,7 +235,7 @@ func TestBudgetShedsWaitingOutput(t *testing.T) {
 		t.Errorf("%d confirmed and %d not: want some shed and the rest written", confirmed, refused)
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 	out.mu.Lock()
 	defer out.mu.Unlock()
 	if n := strings.Count(out.buf.String(), "\n"); n != confirmed {
@@ -402,7 +402,7 @@ func TestMinRate(t *testing.T) {
 	}
 	mustWrite(t, ok, frame(transport.Disconnect))
 	expectEOF(t, ok)
-	if got := ts.out.lines(); !slices.Contains(got, textLine(ok.LocalAddr().String(), payload)) {
+	if got := ts.out.Lines(); !slices.Contains(got, textLine(ok.LocalAddr().String(), payload)) {
 		t.Errorf("the frame sent at 40,000 B/s was not delivered")
 	}
 }

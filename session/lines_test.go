@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // readAll collects every line of src until it returns an error.
@@ -114,7 +116,7 @@ func TestLinesDrainedAtEnd(t *testing.T) {
 	if b, err := src.Next(t.Context()); err != nil || string(b) != "a" {
 		t.Fatalf("got %q, %v", b, err)
 	}
-	waitFor(t, 5*time.Second, "the end of the input to be read", func() bool { return len(src.full) == 1 })
+	sessiontest.WaitFor(t, 5*time.Second, "the end of the input to be read", func() bool { return len(src.full) == 1 })
 	if !src.Drained() {
 		t.Error("not drained with only the end of the input waiting")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session/rooms"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/session/trust"
 )
 
@@ -43,7 +44,7 @@ func msgTexts(evs []Event, history bool) []string {
 
 func TestRoomsKeepTheirMessagesApart(t *testing.T) {
 	t.Parallel()
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	ts := startServer(t, Config{Bus: startBus(t, t.TempDir())}, JSON, out)
 	ra, rb, rc := newEventRec(), newEventRec(), newEventRec()
 	a, _ := dialExt(t, ts.addr, chatHello("a", "x"), ra, ClientConfig{})
@@ -226,7 +227,7 @@ func TestDirectMessages(t *testing.T) {
 	})
 	// Offline: queued, then delivered when bob is back.
 	_ = bob.Abort()
-	waitFor(t, 5*time.Second, "bob to leave", func() bool { r, _ := ts.srv.room("elsewhere"); return r.count() == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "bob to leave", func() bool { r, _ := ts.srv.room("elsewhere"); return r.count() == 0 })
 	if err := alice.DirectMessage(DirectMessage{To: "bob", Text: "while you were out", ID: "2"}); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // lanmsgProcess returns a command running this test binary as lanmsg (see
@@ -52,7 +53,7 @@ func TestReviewSendSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	var stderr syncBuffer
+	var stderr sessiontest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestReviewSendSIGTERM(t *testing.T) {
 	if _, err := io.WriteString(stdin, "one\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : one\n") }, "the first line to arrive")
+	sessiontest.WaitFor(t, 10*time.Second, "the first line to arrive", func() bool { return strings.Contains(out.String(), " : one\n") })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +131,14 @@ func TestReviewChatReadError(t *testing.T) {
 func TestReviewChatTooLongTerminal(t *testing.T) {
 	tty := openPTY(t)
 	_, addr, out := startServerCtl(t)
-	var o, e syncBuffer
+	var o, e sessiontest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runWith(refusingLAN{}, []string{"--log-format", "json", "chat", "--server", addr, "--as", "alice", "--max-payload", "64"}, tty.slave, &o, &e)
 	}()
-	waitFor(t, func() bool { return strings.Contains(o.String(), "* here: alice\n") }, "alice to join")
+	sessiontest.WaitFor(t, 10*time.Second, "alice to join", func() bool { return strings.Contains(o.String(), "* here: alice\n") })
 	tty.typeIn("one\n" + strings.Repeat("x", 100) + "\nthree\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : three\n") }, "the line after the long one")
+	sessiontest.WaitFor(t, 10*time.Second, "the line after the long one", func() bool { return strings.Contains(out.String(), " : three\n") })
 	tty.typeIn("/quit\n")
 	select {
 	case code := <-done:
@@ -160,13 +161,13 @@ func TestReviewChatTooLongTerminal(t *testing.T) {
 
 // chatRun runs the chat command in-process with ctx, as runWith would after
 // parsing the flags.
-func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*syncBuffer, error) {
+func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*sessiontest.SyncBuffer, error) {
 	t.Helper()
 	c := &chatCmd{As: "alice"}
 	c.Server, c.BrowseTimeout = addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}, configDir(t.TempDir()))
 }
 
@@ -181,7 +182,7 @@ func TestReviewChatCtrlC(t *testing.T) {
 	if _, err := w.Write([]byte("before ctrl-c\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : before ctrl-c\n") }, "the line to arrive")
+	sessiontest.WaitFor(t, 10*time.Second, "the line to arrive", func() bool { return strings.Contains(out.String(), " : before ctrl-c\n") })
 	cancel()
 	select {
 	case err := <-done:
@@ -204,7 +205,7 @@ func TestReviewChatServerGone(t *testing.T) {
 	go func() { _, err := chatRun(t, t.Context(), addr, r); done <- err }()
 	// chat tries TLS first (session 1, which this plain server refuses),
 	// then joins in clear (session 2).
-	waitFor(t, func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 }, "chat to join after its TLS attempt")
+	sessiontest.WaitFor(t, 10*time.Second, "chat to join after its TLS attempt", func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 })
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
