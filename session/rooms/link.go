@@ -41,16 +41,17 @@ type Links struct {
 	refused  throttle
 	updMu    sync.Mutex // held while a source is resumed
 
-	ns     *server.Server
-	hooks  LinkHooks
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	sub    *nats.Subscription
-	adv    *nats.Subscription
-	syncCh chan string // sites to sync
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	ns      *server.Server
+	started bool // Start ran: the watcher goroutines exist
+	hooks   LinkHooks
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	sub     *nats.Subscription
+	adv     *nats.Subscription
+	syncCh  chan string // sites to sync
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // LinkConfig is what Links needs: the addresses, the server's identity and
@@ -311,7 +312,6 @@ func (l *Links) Start(ns *server.Server, nc *nats.Conn, h LinkHooks) error {
 		return nil
 	}
 	if !l.Enabled() {
-		close(l.done)
 		return nil
 	}
 	js, err := jetstream.New(nc)
@@ -348,6 +348,7 @@ func (l *Links) Start(ns *server.Server, nc *nats.Conn, h LinkHooks) error {
 		}
 		l.log.Info().Str("link_addr", l.listen).Int("allowed_keys", l.cfg.Allow.Len()).Msg("accepting links from the servers in the --link-allow file")
 	}
+	l.started = true
 	go l.watch()
 	go l.syncer()
 	return nil
@@ -519,8 +520,18 @@ func (l *Links) resume(site, room string) {
 		l.log.Warn().Err(err).Str("room", room).Msg("link: could not resume a room's source")
 		return
 	}
-	if _, err := l.js.UpdateStream(ctx, cfg); err != nil {
-		l.log.Warn().Err(err).Str("room", room).Msg("link: could not resume a room's source")
+	// Put back, whatever it takes: a stream left without its source would
+	// not hear from site again until the next link-up.
+	for try := 0; ; try++ {
+		_, err := l.js.UpdateStream(ctx, cfg)
+		if err == nil {
+			return
+		}
+		if try == 2 || ctx.Err() != nil {
+			l.log.Error().Err(err).Str("room", room).Str("site", site).Msg("link: a room's source from the linked site could not be put back; it resumes at the next link-up")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -661,7 +672,9 @@ func (l *Links) Close() {
 			_ = l.adv.Unsubscribe()
 		}
 	})
-	<-l.done
+	if l.started {
+		<-l.done
+	}
 }
 
 // throttle lets a repeated log line through at most once a second.

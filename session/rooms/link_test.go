@@ -519,3 +519,25 @@ func TestLinkPinnedKeyChecked(t *testing.T) {
 		t.Errorf("B's link state %+v, want one link, down, with the key mismatch", st)
 	}
 }
+
+// TestLinksCloseWithoutStart: links whose bus never started (serve stopping
+// early) close at once.
+func TestLinksCloseWithoutStart(t *testing.T) {
+	l, err := NewLinks(LinkConfig{Remotes: []string{"127.0.0.1:7422"}, Identity: newIdentity(t),
+		CheckRemote: func(string, trust.Fingerprint) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { l.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close of links never started did not return")
+	}
+	var none *Links
+	none.Close() // nil links, as serve has without link flags
+	if err := none.Start(nil, nil, LinkHooks{}); err != nil || none.State() != nil {
+		t.Errorf("nil links: Start %v, State %v", err, none.State())
+	}
+}
