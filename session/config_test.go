@@ -78,6 +78,7 @@ func TestConfigDefaults(t *testing.T) {
 		MinRateWindow:      DefaultMinRateWindow,
 		PingInterval:       DefaultPingInterval,
 		History:            DefaultHistory,
+		MaxRooms:           DefaultMaxRooms,
 	}
 	if got := srv.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)

@@ -394,13 +394,19 @@ func (c *conn) startExt(h Hello) {
 	switch {
 	case h.Chat && roomName != "":
 		c.joinRoom(roomName)
+		if c.ext.room == nil && roomName != rooms.DefaultRoom {
+			c.joinRoom(rooms.DefaultRoom) // refused (--max-rooms): the error said so
+		}
+		if c.ext.room == nil {
+			c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Name: want, Max: c.srv.cfg.MaxPayload, Time: time.Now()})
+		}
 		c.goOnline()
 	case roomName != "":
 		// Posting into a room without joining it (send --room): under a
 		// name the room could have given.
 		r, err := c.srv.room(roomName)
 		if err != nil {
-			c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "room " + roomName + " is unavailable: the message bus is down", Time: time.Now()})
+			c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: roomError(roomName, err), Time: time.Now()})
 		} else {
 			c.ext.name = c.chatName(want, nil)
 			c.ext.room = r

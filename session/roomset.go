@@ -52,11 +52,25 @@ func (s *Server) room(name string) (*room, error) {
 	}
 	r := s.rooms.rooms[name]
 	if r == nil {
+		if len(s.rooms.rooms) >= s.cfg.MaxRooms && name != rooms.DefaultRoom { // the default room is always there
+			s.rooms.mu.Unlock()
+			return nil, ErrTooManyRooms
+		}
 		r = &room{name: name, srv: s, bud: s.budget, pingInterval: s.cfg.PingInterval}
 		s.rooms.rooms[name] = r
 	}
 	s.rooms.mu.Unlock()
 	return r, r.open()
+}
+
+// ErrTooManyRooms: the server has Config.MaxRooms rooms already.
+var ErrTooManyRooms = errors.New("the server has as many rooms as it may keep (--max-rooms); join one of them (/rooms lists them)")
+
+// OpenRoom makes the room named name ready, subscribed to the bus, before
+// anyone joins it.
+func (s *Server) OpenRoom(name string) error {
+	_, err := s.room(name)
+	return err
 }
 
 // allRooms returns the rooms, sorted by name.
@@ -101,7 +115,7 @@ func roomFor(h Hello) (string, error) {
 func (c *conn) joinRoom(name string) {
 	r, err := c.srv.room(name)
 	if err != nil {
-		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "room " + name + " is unavailable: the message bus is down", Time: time.Now()})
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: roomError(name, err), Time: time.Now()})
 		return
 	}
 	if old := c.ext.room; old != nil {
@@ -111,6 +125,14 @@ func (c *conn) joinRoom(name string) {
 		old.leave(c)
 	}
 	r.join(c, c.ext.want)
+}
+
+// roomError says why room name cannot be used.
+func roomError(name string, err error) string {
+	if errors.Is(err, ErrTooManyRooms) {
+		return "room " + name + ": " + err.Error()
+	}
+	return "room " + name + " is unavailable: the message bus is down"
 }
 
 // post says a message in the session's room: through the bus, whose

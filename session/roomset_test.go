@@ -267,3 +267,33 @@ func TestDirectMessages(t *testing.T) {
 		return false
 	})
 }
+
+// TestRoomsBounded: past Config.MaxRooms, a new room is refused with an
+// error naming --max-rooms; a chat asking for one on joining gets the
+// default room, which is always there.
+func TestRoomsBounded(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{Bus: startBus(t, t.TempDir()), MaxRooms: 2}, Text, nil)
+	ra := newEventRec()
+	a, _ := dialExt(t, ts.addr, chatHello("a", "one"), ra, ClientConfig{})
+	dialExt(t, ts.addr, chatHello("b", "two"), nil, ClientConfig{})
+	if err := a.Join("three"); err != nil {
+		t.Fatal(err)
+	}
+	ra.wait(t, 5*time.Second, "the refusal", func(evs []Event) bool {
+		for _, ev := range evs {
+			if ev.Type == EventError && strings.Contains(ev.Text, "--max-rooms") {
+				return true
+			}
+		}
+		return false
+	})
+	rc := newEventRec()
+	c, _ := dialExt(t, ts.addr, chatHello("c", "four"), rc, ClientConfig{})
+	if w := c.Welcome(); w.Room != rooms.DefaultRoom {
+		t.Fatalf("welcome %+v, want the default room", w)
+	}
+	if n := len(ts.srv.Rooms()); n != 3 {
+		t.Fatalf("%d rooms, want the bound 2 and the default room", n)
+	}
+}

@@ -282,9 +282,12 @@ func (p *chatPrinter) event(ev session.Event) {
 	}
 	if ev.Type == session.EventWelcome {
 		// Shown as who is here on joining, with the room.
+		// The room is named unless it is the default one on joining, so
+		// that chat in the room everyone is in looks as it always did.
+		named := ev.Room != "" && (p.room != "" || ev.Room != rooms.DefaultRoom)
 		p.room = ev.Room
 		ev = session.Event{Type: session.EventWho, Names: ev.Names, More: ev.More, Time: ev.Time, Room: ev.Room}
-		if ev.Room != "" && !p.json {
+		if named && !p.json {
 			_, _ = fmt.Fprintln(p.w, ev.Time.Local().Format("15:04:05")+" * room "+esc(ev.Room))
 		}
 	}

@@ -99,7 +99,7 @@ func TestLabRooms(t *testing.T) {
 	bob.say("said in x too")
 	alice.see("bob's message", "[bob] said in x too")
 	carol.say("/rooms")
-	carol.see("the rooms", "* rooms: x (2), y (1)")
+	carol.see("the rooms", "* rooms: general (0), x (2), y (1)")
 
 	alice.quit()
 	bob.quit()

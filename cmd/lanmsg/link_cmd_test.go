@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,19 +35,6 @@ func keyOf(t *testing.T, cfg string) string {
 	return fp
 }
 
-// linkAddrOf waits for serve's log to say where it accepts links.
-func linkAddrOf(t *testing.T, p *labProc) string {
-	t.Helper()
-	l := p.waitLine(procStderr, 15*time.Second, "the link address", func(l string) bool { return strings.Contains(l, `"link_addr"`) })
-	var v struct {
-		LinkAddr string `json:"link_addr"`
-	}
-	if err := json.Unmarshal([]byte(l), &v); err != nil || v.LinkAddr == "" {
-		t.Fatalf("no link_addr in %q", l)
-	}
-	return v.LinkAddr
-}
-
 // TestServeLinkPinned: the linking server pins the accepting server's key
 // on first contact and /debug/state shows the link up; a server that comes
 // back at that address with another key is refused, with the forget hint,
@@ -59,8 +47,16 @@ func TestServeLinkPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyA := keyOf(t, cfgA)
-	a := linkServe(t, "serve A", cfgA, "--link-listen", "127.0.0.1:0", "--link-allow", allow)
-	addr := linkAddrOf(t, a)
+	readyA := filepath.Join(dir, "a.ready")
+	a := linkServe(t, "serve A", cfgA, "--link-listen", "127.0.0.1:0", "--link-allow", allow, "--ready-file", readyA)
+	infoA, err := waitReady(readyA, a.done, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := infoA.LinkAddr
+	if host, port, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" || port == "0" {
+		t.Fatalf("ready file link_addr %q, want 127.0.0.1 and the port taken", addr)
+	}
 	ready := filepath.Join(dir, "b.ready")
 	b := linkServe(t, "serve B", cfgB, "--link", addr, "--debug-listen", "127.0.0.1:0", "--ready-file", ready)
 	b.waitLine(procStderr, 15*time.Second, "first contact", logged("first contact with the linked server", addr, keyA))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
@@ -116,6 +117,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		return err
 	}
 	defer func() { _ = bus.Close() }()
+	defer links.Close() // before the bus's server goes
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
@@ -161,11 +163,30 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	// Clients that know the address are served already (a chat waits for
+	// the bus); the LAN and the ready file learn of the server once the
+	// bus is up and the default room open.
+	var failed error // why serve stops on its own
+	select {
+	case <-bus.Ready():
+		if err := bus.Err(); err != nil {
+			failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+		} else {
+			if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
+				log.Error().Err(err).Msg("cannot open the default room")
+			}
+			if err := bus.StartLinks(ctx, links); err != nil {
+				log.Error().Err(err).Msg("links to other sites could not start; rooms are this site's only")
+			}
+			ready.LinkAddr = links.ListenAddr()
+		}
+	case <-ctx.Done():
+	}
+
 	var adv advertisement
-	if !c.NoAdvertise {
+	if !c.NoAdvertise && failed == nil {
 		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
 	}
-	var failed error // why serve stops on its own
 	if adv != nil {
 		s := adv.Service()
 		ready.Name, ready.Addrs = s.Instance, addrStrings(s.Addrs)
@@ -193,12 +214,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			if err := bus.Err(); err != nil {
 				failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
 				running = false
-				break
 			}
-			if err := bus.StartLinks(ctx, links); err != nil {
-				log.Error().Err(err).Msg("links to other sites could not start; rooms are this site's only")
-			}
-			defer links.Close()
 		case <-ctx.Done():
 			running = false
 		}
@@ -227,6 +243,7 @@ type readyInfo struct {
 	Addr        string   `json:"addr"`                 // the listening address, HOST:PORT
 	Port        int      `json:"port"`                 // its port
 	DebugAddr   string   `json:"debug_addr,omitempty"` // --debug-listen's address
+	LinkAddr    string   `json:"link_addr,omitempty"`  // --link-listen's address
 	Fingerprint string   `json:"fingerprint"`          // the server key's, as 'lanmsg id' prints it
 	Name        string   `json:"name,omitempty"`       // the instance name advertised on the LAN
 	Addrs       []string `json:"addrs,omitempty"`      // the addresses advertised

@@ -16,6 +16,7 @@ import (
 // roomFlags are serve's flags for rooms, history and direct messages.
 type roomFlags struct {
 	DataDir      string        `type:"path" placeholder:"DIR" help:"Where the server keeps room history and waiting direct messages (an embedded NATS JetStream store). One serve per directory. Default: 'data' in the config dir (~/.config/lanmsg/data on Linux)."`
+	MaxRooms     int           `default:"256" placeholder:"N" help:"Most rooms the server keeps; joining a new one past it is refused. Default ${default}."`
 	History      int           `default:"20" placeholder:"N" help:"How many of a room's last messages a participant joining it is shown (0: none). Default ${default}."`
 	RoomMaxMsgs  int64         `default:"10000" placeholder:"N" help:"Messages kept per room; the oldest go first. Default ${default}."`
 	RoomMaxBytes byteSize      `default:"64MiB" placeholder:"SIZE" help:"Bytes kept per room; the oldest messages go first. Default ${default}."`
@@ -33,6 +34,9 @@ type roomFlags struct {
 // startBus takes the data dir and starts the message bus in the
 // background, so that serve listens as soon as before.
 func (f *roomFlags) startBus(dir configDir, site string, maxPayload int, cfg *session.Config, log *zerolog.Logger) (*rooms.Bus, error) {
+	if f.MaxRooms < 1 {
+		return nil, &cliError{code: exitUsage, err: fmt.Errorf("--max-rooms must be at least 1, got %d", f.MaxRooms)}
+	}
 	if f.History < 0 {
 		return nil, &cliError{code: exitUsage, err: fmt.Errorf("--history must be 0 or more, got %d", f.History)}
 	}
@@ -70,6 +74,7 @@ func (f *roomFlags) startBus(dir configDir, site string, maxPayload int, cfg *se
 		return nil, &cliError{code: exitFailure, err: err, hint: "give a directory this user may write with --data-dir DIR"}
 	}
 	cfg.Bus = bus
+	cfg.MaxRooms = f.MaxRooms
 	cfg.History = f.History
 	if f.History == 0 {
 		cfg.History = -1

@@ -42,6 +42,7 @@ const (
 	headerTo           = "Lanmsg-To"
 	headerRecipientKey = "Lanmsg-To-Key"
 	headerRef          = "Lanmsg-Ref"
+	warmupSubject      = "lanmsg.warmup"
 )
 
 // ErrClosed: the bus is closed.
@@ -255,12 +256,20 @@ func (b *Bus) start() error {
 	}
 	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(publishMaxPending),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			b.log.Warn().Err(err).Str("subject", m.Subject).Msg("a message was not stored")
+			if m.Subject != warmupSubject {
+				b.log.Warn().Err(err).Str("subject", m.Subject).Msg("a message was not stored")
+			}
 		}))
 	if err != nil {
 		return err
 	}
 	b.js = js
+	// The client's machinery for asynchronous publishes starts with the
+	// first one: start it now, with a message nothing stores, so that the
+	// server's goroutines are all there from the start.
+	if _, err := js.PublishMsgAsync(&nats.Msg{Subject: warmupSubject}, jetstream.WithRetryAttempts(0)); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.StartWait)
 	defer cancel()
 	l := b.cfg.Limits

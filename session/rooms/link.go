@@ -355,7 +355,12 @@ func (l *Links) Start(ns *server.Server, nc *nats.Conn, h LinkHooks) error {
 }
 
 // ListenAddr is the address links are accepted on, once started.
-func (l *Links) ListenAddr() string { return l.listen }
+func (l *Links) ListenAddr() string {
+	if l == nil {
+		return ""
+	}
+	return l.listen
+}
 
 // streamCreated is the subject of JetStream's advisory that a stream was
 // made, without the stream's name.

@@ -537,7 +537,7 @@ func TestLinksCloseWithoutStart(t *testing.T) {
 	}
 	var none *Links
 	none.Close() // nil links, as serve has without link flags
-	if err := none.Start(nil, nil, LinkHooks{}); err != nil || none.State() != nil {
+	if err := none.Start(nil, nil, LinkHooks{}); err != nil || none.State() != nil || none.ListenAddr() != "" {
 		t.Errorf("nil links: Start %v, State %v", err, none.State())
 	}
 }
