@@ -60,9 +60,9 @@ type ClientConfig struct {
 	// advertise the extension: a plain server takes it for a message.
 	Hello *Hello
 	// OnEvent receives an extended session's events other than receipts
-	// and pings (the welcome, chat messages, joins, leaves, who, history,
-	// direct messages, errors), in order, from the client's reader
-	// goroutine.
+	// and pings (in a chat session the welcome; chat messages, joins,
+	// leaves, who, history, direct messages, errors), in order, from the
+	// client's reader goroutine.
 	OnEvent func(Event)
 
 	// TLS, when set, runs the session over TLS (trust.ClientConfig): the
@@ -224,9 +224,9 @@ func (c *Client) read(welcomed chan<- Event) {
 				members[n] = true
 			}
 			// The first welcome answers the hello; later ones answer a
-			// !JOIN. Each goes to OnEvent too, before the history that
-			// follows it.
-			if c.cfg.OnEvent != nil {
+			// !JOIN. In a chat session each goes to OnEvent too, before
+			// the history that follows it.
+			if c.cfg.OnEvent != nil && c.cfg.Hello.Chat {
 				c.cfg.OnEvent(ev)
 			}
 			if welcomes++; welcomes == 1 {
