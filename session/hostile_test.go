@@ -23,10 +23,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
-
-	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // TestBudgetShedsLargestFirst: past the limit, the budget sheds the

@@ -20,7 +20,9 @@ import (
 // GET /debug/state -> {"goroutines":..,"sessions":..,"heap_bytes":..,...}.
 // The adversarial tests use it to check that resources return to baseline,
 // and the benchmarks to profile.
-func serveDebug(ln net.Listener, srv *session.Server, bus *rooms.Bus, log *zerolog.Logger) *http.Server {
+//
+// links, if given, are listed under "links" (serve --link, --link-listen).
+func serveDebug(ln net.Listener, srv *session.Server, bus *rooms.Bus, log *zerolog.Logger, links ...*rooms.Links) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -65,6 +67,7 @@ func serveDebug(ln net.Listener, srv *session.Server, bus *rooms.Bus, log *zerol
 			"hosts":         srv.Hosts(),
 			"rooms":         srv.Rooms(),
 			"streams":       streams,
+			"links":         linkStates(links),
 		})
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -74,4 +77,13 @@ func serveDebug(ln net.Listener, srv *session.Server, bus *rooms.Bus, log *zerol
 		}
 	}()
 	return hs
+}
+
+// linkStates lists the links for /debug/state: [] when there are none.
+func linkStates(links []*rooms.Links) []rooms.LinkState {
+	out := []rooms.LinkState{}
+	for _, l := range links {
+		out = append(out, l.State()...)
+	}
+	return out
 }

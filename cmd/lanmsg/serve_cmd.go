@@ -54,6 +54,7 @@ type serveCmd struct {
 	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
 
 	roomFlags
+	linkFlags
 
 	ReadyFile   string `type:"path" placeholder:"PATH" help:"Once every listener is up (and the advertisement, if any, is on), write a small JSON object to PATH (atomically: it appears whole) with the address, port, key fingerprint and advertised name, for scripts and tests that wait for the server. Removed when the server stops."`
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
@@ -106,11 +107,17 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return err
 	}
+	links, err := c.setupLinks(st.id, c.NATS, log)
+	if err != nil {
+		return err
+	}
+	c.configureServer = links.ConfigureServer
 	bus, err := c.startBus(dir, st.id.Fingerprint.ServerID(), int(c.MaxPayload), &cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = bus.Close() }()
+	defer links.Close() // before the bus's server goes
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
@@ -146,7 +153,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			return listenError(c.DebugListen, err)
 		}
 		debugAddr = dln.Addr().String()
-		hs := serveDebug(dln, srv, bus, log)
+		hs := serveDebug(dln, srv, bus, log, links)
 		defer func() { _ = hs.Close() }()
 		log.Info().Str(session.FieldDebugAddr, dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
@@ -164,8 +171,14 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	case <-bus.Ready():
 		if err := bus.Err(); err != nil {
 			failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
-		} else if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
-			log.Error().Err(err).Msg("cannot open the default room")
+		} else {
+			if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
+				log.Error().Err(err).Msg("cannot open the default room")
+			}
+			if err := bus.StartLinks(ctx, links); err != nil {
+				log.Error().Err(err).Msg("links to other sites could not start; rooms are this site's only")
+			}
+			ready.LinkAddr = links.ListenAddr()
 		}
 	case <-ctx.Done():
 	}
@@ -230,6 +243,7 @@ type readyInfo struct {
 	Addr        string   `json:"addr"`                 // the listening address, HOST:PORT
 	Port        int      `json:"port"`                 // its port
 	DebugAddr   string   `json:"debug_addr,omitempty"` // --debug-listen's address
+	LinkAddr    string   `json:"link_addr,omitempty"`  // --link-listen's address
 	Fingerprint string   `json:"fingerprint"`          // the server key's, as 'lanmsg id' prints it
 	Name        string   `json:"name,omitempty"`       // the instance name advertised on the LAN
 	Addrs       []string `json:"addrs,omitempty"`      // the addresses advertised
