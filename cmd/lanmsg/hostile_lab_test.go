@@ -234,7 +234,7 @@ func TestHostileLab(t *testing.T) {
 	}
 	_ = sender.Close()
 	after := valid("after the attack")
-	advPoll(t, 10*time.Second, func() bool {
+	advPoll(t, advStoreCacheWait, func() bool {
 		st = labDebugState(t, h1, debugAddr)
 		return st.Sessions == 0 && st.Goroutines <= base.Goroutines && st.HeapBytes <= base.HeapBytes+advHeapSlack
 	}, func() string {
@@ -248,9 +248,9 @@ func TestHostileLab(t *testing.T) {
 
 func labFDs(t *testing.T, pid int) int {
 	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	n, err := advPeerFDs(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return n
 }
