@@ -205,12 +205,17 @@ func TestSendStreamsStdin(t *testing.T) {
 
 // waitFor polls cond until it holds, failing after 10 s. Used only where the
 // thing awaited gives no signal (output written by another goroutine).
-func waitFor(t *testing.T, cond func() bool, what string) {
+// Each show adds what it returns, at the time out, to the failure.
+func waitFor(t *testing.T, cond func() bool, what string, show ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			var b strings.Builder
+			for _, f := range show {
+				b.WriteString("\n" + f())
+			}
+			t.Fatalf("timed out waiting for %s%s", what, b.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/web"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
@@ -49,6 +50,8 @@ type serveCmd struct {
 
 	TLSOnly bool   `name:"tls-only" help:"Refuse plain (unencrypted) sessions, such as the tutorial's client's: only TLS sessions are served. Refusals are logged at most once a second."`
 	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
+
+	NoWeb bool `name:"no-web" help:"Do not serve the chat page (HTTP on the same port, for browsers), nor advertise it."`
 
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
@@ -113,9 +116,22 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return &cliError{code: exitUsage, err: err}
 	}
+	var page *web.Server
+	if !c.NoWeb && !c.TLSOnly {
+		if page, err = web.New(log, web.Options{Room: defaultRoom}); err != nil {
+			return err
+		}
+		cfg.Web = page
+		defer func() { _ = page.Close() }()
+	} else if !c.NoWeb {
+		log.Info().Msg("no chat page: --tls-only refuses plain HTTP as it does plain sessions")
+	}
 	srv, err := session.NewServer(cfg, std.out, format, log)
 	if err != nil {
 		return &cliError{code: exitUsage, err: err}
+	}
+	if page != nil {
+		page.Start(srv)
 	}
 
 	ln, err := c.listen(log)
@@ -144,7 +160,10 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 
 	var adv advertisement
 	if !c.NoAdvertise {
-		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
+		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st, page != nil)
+	}
+	if page != nil {
+		c.showPage(std, log, addr, adv)
 	}
 
 	select {
@@ -288,7 +307,7 @@ func checkTimeouts(ts map[string]time.Duration) error {
 
 // advertise announces the server on the LAN. A failure is logged, not fatal:
 // the server still serves clients that know its address.
-func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string, st *serverTLS) advertisement {
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string, st *serverTLS, page bool) advertisement {
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
@@ -303,11 +322,17 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 	for k, v := range st.txt {
 		txt[k] = v
 	}
+	var also []discovery.AlsoService
+	if page {
+		txt[webTXT] = web.Path
+		also = append(also, discovery.AlsoService{Type: discovery.HTTPServiceType, TXT: map[string]string{"path": web.Path}})
+	}
 	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
 		Instance:   c.Name,
 		Port:       bound.Port,
 		Addrs:      addrs,
 		TXT:        txt,
+		Also:       also,
 		Interfaces: ifi,
 		Log:        log,
 	})
