@@ -350,6 +350,7 @@ type labService struct {
 	Addrs []string          `json:"addrs"`
 	Port  int               `json:"port"`
 	TXT   map[string]string `json:"txt"`
+	URL   string            `json:"url"` // the chat page's
 }
 
 // labBrowse runs 'lanmsg browse --json --timeout D' on host i, checks that it
