@@ -74,18 +74,16 @@ func markedChatName(want, suffix string, taken map[string]bool, owners *trust.Na
 	return name + suffix, refused
 }
 
-// cutSuffixFold cuts suffix off s, ignoring case and look-alikes (the
-// name policy's clash rule applied to the end of s).
+// cutSuffixFold cuts suffix (a space and a word) off s, ignoring case and
+// look-alikes (the name policy's clash rule applied to the end of s): the
+// word may also stand alone.
 func cutSuffixFold(s, suffix string) (string, bool) {
-	if len(s) < len(suffix) {
-		return s, false
-	}
-	// Try every cut point whose tail clashes with suffix.
-	for i := len(s) - 1; i >= 0 && len(s)-i <= 4*len(suffix); i-- {
-		if !utf8.RuneStart(s[i]) {
+	word := strings.TrimLeft(suffix, " ")
+	for i := len(s) - 1; i >= 0 && len(s)-i <= 4*len(word); i-- {
+		if !utf8.RuneStart(s[i]) || i > 0 && s[i-1] != ' ' {
 			continue
 		}
-		if names.Confusable(s[i:], suffix) {
+		if names.Confusable(s[i:], word) {
 			return strings.TrimRight(s[:i], " "), true
 		}
 	}
