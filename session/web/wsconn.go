@@ -114,6 +114,12 @@ func (w *wsConn) readErr(ctx context.Context, err error) error {
 func (w *wsConn) Write(p []byte) (int, error) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
+	if w.wd.passed() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	// One deadline for the whole write, however many frames it holds.
+	ctx, done := w.wd.begin(w.ctx)
+	defer done()
 	buf := p
 	if len(w.out) > 0 {
 		w.out = append(w.out, p...)
@@ -128,7 +134,7 @@ func (w *wsConn) Write(p []byte) (int, error) {
 		if len(buf) < end {
 			break
 		}
-		if err := w.send(buf[transport.HeaderSize:end]); err != nil {
+		if err := w.send(ctx, buf[transport.HeaderSize:end]); err != nil {
 			return 0, err
 		}
 		buf = buf[end:]
@@ -140,12 +146,7 @@ func (w *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *wsConn) send(payload []byte) error {
-	if w.wd.passed() {
-		return os.ErrDeadlineExceeded
-	}
-	ctx, done := w.wd.begin(w.ctx)
-	defer done()
+func (w *wsConn) send(ctx context.Context, payload []byte) error {
 	err := w.ws.Write(ctx, websocket.MessageText, payload)
 	if err != nil && ctx.Err() != nil && w.ctx.Err() == nil {
 		return os.ErrDeadlineExceeded
