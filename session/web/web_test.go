@@ -88,6 +88,7 @@ type event struct {
 	Name  string   `json:"name"`
 	Names []string `json:"names"`
 	Text  string   `json:"text"`
+	N     int64    `json:"n"`
 }
 
 func send(t *testing.T, ws *websocket.Conn, s string) {
@@ -198,6 +199,16 @@ func TestWebSessionMarkedAndChats(t *testing.T) {
 			if ev.Name != "ann (web)" || ev.Text != "!bang and <b>" {
 				t.Errorf("ben got %+v", ev)
 			}
+			break
+		}
+	}
+	// The receipt says the message is written to the server's output.
+	for {
+		ev, err := next(ann)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.T == "ack" && ev.N >= 1 {
 			break
 		}
 	}
