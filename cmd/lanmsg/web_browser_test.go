@@ -241,9 +241,7 @@ func TestWebPageChat(t *testing.T) {
 	}
 	// The server printed the page's messages like any other.
 	for _, m := range []string{" : hello from ann\n", " : " + xss + "\n"} {
-		if !strings.Contains(out.String(), m) {
-			t.Errorf("server output lacks %q:\n%s", m, out.String())
-		}
+		waitFor(t, func() bool { return strings.Contains(out.String(), m) }, fmt.Sprintf("%q in the server's output", m), out.String)
 	}
 	webSessions := 0
 	for _, s := range srv.Sessions() {
