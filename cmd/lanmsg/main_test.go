@@ -293,7 +293,7 @@ func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
 // cmdHTTPGet: httpget URL FILE fetches URL and writes the status line, the
 // headers and the body to FILE; "! httpget URL" expects the request to fail.
 func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 && !(neg && len(args) == 1) {
+	if len(args) != 2 && (!neg || len(args) != 1) {
 		ts.Fatalf("usage: httpget URL FILE")
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
