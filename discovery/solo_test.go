@@ -52,8 +52,11 @@ func TestSoloAdvertiseBrowse(t *testing.T) {
 	if eps := got.Endpoints(); !slices.Equal(eps, []string{"127.0.0.1:4242"}) {
 		t.Errorf("endpoints %v", eps)
 	}
-	if took > 100*time.Millisecond {
-		t.Errorf("finding a prompt server took %v, want < 100ms", took)
+	// The answer to the first query must do: the browser asks again only at
+	// firstRequery, so being found later means the first answer was lost or
+	// ignored. (How fast this is lives in BenchmarkBrowseFirstLine.)
+	if took >= firstRequery {
+		t.Errorf("found after %v, later than the second query at %v: the first query went unanswered", took, firstRequery)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -325,7 +326,7 @@ func (pipeAddr) String() string  { return "pipe" }
 // TestClientOverPipe runs NewClient and the server over net.Pipe.
 func TestClientOverPipe(t *testing.T) {
 	t.Parallel()
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	srv, err := NewServer(Config{}, out, Text, &log)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -43,7 +44,7 @@ func TestReceiptBeforeDrained(t *testing.T) {
 // waitMessagesWritten waits until the output holds a line.
 func (ts *testServer) waitMessagesWritten(t *testing.T) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "a line in the output", func() bool { return len(ts.out.lines()) > 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "a line in the output", func() bool { return len(ts.out.Lines()) > 0 })
 }
 
 // slowOutput takes 200 µs for every write.

@@ -44,4 +44,11 @@
 // Client sends messages as frames, buffering them, then "!DISCONNECT", and
 // waits for the server to close the connection: only that close confirms that
 // the server read every frame. Client.Close returns nil only then.
+//
+// Client.Deliver runs a whole send or chat from a Source (Args, or Lines,
+// which reads a stream's lines as they arrive): it sends, flushes whenever
+// the input runs dry, leaves, and returns a Report (messages sent and
+// confirmed) with a typed error: *InputError names the message that stopped
+// the input, *ServerLeftError a chat the server ended; others wrap
+// ErrNotConfirmed.
 package session

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -152,7 +153,7 @@ func TestExtPlainSessionSilent(t *testing.T) {
 			// expectEOF fails if the server sends any byte before its close.
 			expectEOF(t, c)
 			var got []string
-			for _, l := range ts.out.lines() {
+			for _, l := range ts.out.Lines() {
 				if strings.HasPrefix(l, "["+peer+"]") {
 					got = append(got, l)
 				}
@@ -195,7 +196,7 @@ func TestExtReceipts(t *testing.T) {
 			}
 			if i+1 == batch {
 				// No signal for a receipt but Acked itself: poll.
-				waitFor(t, 5*time.Second, "the first batch's receipt", func() bool { return cl.Acked() >= batch })
+				sessiontest.WaitFor(t, 5*time.Second, "the first batch's receipt", func() bool { return cl.Acked() >= batch })
 			}
 		}
 	}
@@ -240,7 +241,7 @@ func TestExtBangMessages(t *testing.T) {
 	}
 	// The session is still open after "!DISCONNECT" as text: a later
 	// message is delivered and acknowledged.
-	waitFor(t, 5*time.Second, "receipt of the ! messages", func() bool { return cl.Acked() >= int64(len(msgs)) })
+	sessiontest.WaitFor(t, 5*time.Second, "receipt of the ! messages", func() bool { return cl.Acked() >= int64(len(msgs)) })
 	if len(ts.srv.Sessions()) != 1 {
 		t.Fatalf("sessions %v, want the extended one still open", ts.srv.Sessions())
 	}
@@ -254,7 +255,7 @@ func TestExtBangMessages(t *testing.T) {
 	for _, m := range append(msgs, "after") {
 		want = append(want, textLine(peer, m))
 	}
-	if got := ts.out.lines(); !slices.Equal(got, want) {
+	if got := ts.out.Lines(); !slices.Equal(got, want) {
 		t.Errorf("output:\n got %q\nwant %q", got, want)
 	}
 	if a := cl.Acked(); a != int64(len(want)) {
@@ -307,7 +308,7 @@ func TestExtControlFrames(t *testing.T) {
 	if _, err := fr.ReadFrame(); err != io.EOF {
 		t.Fatalf("after !DISCONNECT: %v, want io.EOF", err)
 	}
-	if got, want := ts.out.lines(), []string{textLine(peer, "!text")}; !slices.Equal(got, want) {
+	if got, want := ts.out.Lines(), []string{textLine(peer, "!text")}; !slices.Equal(got, want) {
 		t.Errorf("output %q, want %q", got, want)
 	}
 }
@@ -377,7 +378,7 @@ func testReceiptsUnderShutdown(t *testing.T, end string) {
 		}
 	}
 	acked := cl.Acked()
-	lines := ts.out.lines()
+	lines := ts.out.Lines()
 	if acked != int64(len(lines)) {
 		t.Errorf("after %s: Acked() = %d, but %d messages are in the output", end, acked, len(lines))
 	}
@@ -523,7 +524,7 @@ func TestExtChatThree(t *testing.T) {
 		}
 	}
 	// Every message is in the output too, once.
-	lines := ts.out.lines()
+	lines := ts.out.Lines()
 	if len(lines) != 3*each {
 		t.Errorf("output has %d lines, want %d", len(lines), 3*each)
 	}
@@ -842,7 +843,7 @@ func TestControlFrameKeepsFlushing(t *testing.T) {
 	mustWrite(t, c, frame(`!HELLO {"v":1,"name":"paster","chat":true}`))
 	ts.log.waitCount(t, 5*time.Second, 1, "extended session")
 	mustWrite(t, c, append(frame("hello there"), frame("!WHO")...))
-	waitFor(t, 5*time.Second, "the message before !WHO to be written out", func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "the message before !WHO to be written out", func() bool {
 		return strings.Contains(ts.out.String(), " : hello there\n")
 	})
 }

@@ -2,7 +2,6 @@ package session
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,36 +14,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for the server's
-// output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the output split into lines, without the newlines.
-func (s *syncBuffer) lines() []string {
-	str := s.String()
-	if str == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(str, "\n"), "\n")
-}
 
 // logRecorder keeps every log line the server writes, so that tests can wait
 // for events ("session closed") instead of sleeping.
@@ -104,19 +76,19 @@ func (r *logRecorder) waitCount(t *testing.T, timeout time.Duration, n int, subs
 type testServer struct {
 	srv  *Server
 	addr string
-	out  *syncBuffer
+	out  *sessiontest.SyncBuffer
 	log  *logRecorder
 	done chan struct{}
 	err  error // Serve's result, valid after done is closed
 }
 
 // startServer starts a server on 127.0.0.1:0 writing to out (a fresh
-// syncBuffer if nil), and shuts it down when the test ends.
+// sessiontest.SyncBuffer if nil), and shuts it down when the test ends.
 func startServer(t *testing.T, cfg Config, format Format, out io.Writer) *testServer {
 	t.Helper()
 	ts := &testServer{log: newLogRecorder(), done: make(chan struct{})}
 	if out == nil {
-		ts.out = &syncBuffer{}
+		ts.out = &sessiontest.SyncBuffer{}
 		out = ts.out
 	}
 	logger := zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), ts.log)).With().Timestamp().Logger()
@@ -148,29 +120,17 @@ func startServer(t *testing.T, cfg Config, format Format, out io.Writer) *testSe
 	return ts
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitSessions waits until the server has exactly n live sessions.
 func (ts *testServer) waitSessions(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "session count", func() bool { return len(ts.srv.Sessions()) == n })
+	sessiontest.WaitFor(t, 5*time.Second, "session count", func() bool { return len(ts.srv.Sessions()) == n })
 }
 
 // waitMessages waits until the session with the given peer has written n
 // messages to the output.
 func (ts *testServer) waitMessages(t *testing.T, peer string, n int64) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "messages of "+peer, func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "messages of "+peer, func() bool {
 		for _, s := range ts.srv.Sessions() {
 			if s.Peer == peer {
 				return s.Messages >= n

@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -73,7 +74,7 @@ func silentMembers(t *testing.T, ts *testServer, n int) []net.Conn {
 		go func() { _, _ = cliSide.Write(frame(fmt.Sprintf(`!HELLO {"v":2,"name":"l%d","chat":true}`, i))) }()
 		pipes = append(pipes, cliSide)
 	}
-	waitFor(t, 5*time.Second, "the members to join", func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "the members to join", func() bool {
 		ts.srv.room.mu.Lock()
 		defer ts.srv.room.mu.Unlock()
 		return len(ts.srv.room.members) == n
@@ -118,7 +119,7 @@ func TestSharedFrameCountedOnce(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 }
 
 // TestBudgetShedsNonReaders: chat members that do not read, and a sender of
@@ -164,7 +165,7 @@ func TestBudgetShedsNonReaders(t *testing.T) {
 		_ = c.Close()
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 }
 
 // gateWriter blocks every Write until open is closed.
@@ -212,7 +213,7 @@ func TestBudgetShedsWaitingOutput(t *testing.T) {
 	// Once the shed sessions have let go, what is held fits the budget,
 	// with the output still blocked.
 	var st BudgetStats
-	waitFor(t, 5*time.Second, "the budget to fit with the output blocked", func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to fit with the output blocked", func() bool {
 		st = ts.srv.Budget()
 		return st.Used <= st.Limit
 	})
@@ -234,7 +235,7 @@ func TestBudgetShedsWaitingOutput(t *testing.T) {
 		t.Errorf("%d confirmed and %d not: want some shed and the rest written", confirmed, refused)
 	}
 	ts.waitSessions(t, 0)
-	waitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
+	sessiontest.WaitFor(t, 5*time.Second, "the budget to be released", func() bool { return ts.srv.Budget().Used == 0 })
 	out.mu.Lock()
 	defer out.mu.Unlock()
 	if n := strings.Count(out.buf.String(), "\n"); n != confirmed {
@@ -401,7 +402,7 @@ func TestMinRate(t *testing.T) {
 	}
 	mustWrite(t, ok, frame(transport.Disconnect))
 	expectEOF(t, ok)
-	if got := ts.out.lines(); !slices.Contains(got, textLine(ok.LocalAddr().String(), payload)) {
+	if got := ts.out.Lines(); !slices.Contains(got, textLine(ok.LocalAddr().String(), payload)) {
 		t.Errorf("the frame sent at 40,000 B/s was not delivered")
 	}
 }

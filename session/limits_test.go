@@ -123,7 +123,7 @@ func TestMaxSessions(t *testing.T) {
 		t.Fatalf("Close 2: %v", err)
 	}
 	want := map[string]bool{textLine(peer1, "still here"): true, textLine(peer2, "still here"): true, textLine(peer4, "fourth"): true}
-	for _, l := range ts.out.lines() {
+	for _, l := range ts.out.Lines() {
 		if !want[l] {
 			t.Errorf("unexpected line %q", l)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -331,7 +332,7 @@ func TestAbruptClientExit(t *testing.T) {
 		textLine(peerB, "b1"): true, textLine(peerB, "b2"): true,
 		textLine(peerC, "c1"): true,
 	}
-	lines := ts.out.lines()
+	lines := ts.out.Lines()
 	for _, l := range lines {
 		if !want[l] {
 			t.Errorf("unexpected output line %q", l)
@@ -348,7 +349,7 @@ func TestAbruptClientExit(t *testing.T) {
 		t.Errorf("truncated session: want a 'session closed' line with 2 messages, have %d", n)
 	}
 
-	waitFor(t, 5*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool {
+	sessiontest.WaitFor(t, 5*time.Second, fmt.Sprintf("goroutines back to %d", baseline), func() bool {
 		return runtime.NumGoroutine() <= baseline
 	})
 }
@@ -372,7 +373,7 @@ func TestMaxSessionsSequentialReuse(t *testing.T) {
 			t.Fatalf("session %d: Close: %v", i, err)
 		}
 	}
-	if n := len(ts.out.lines()); n != 200 {
+	if n := len(ts.out.Lines()); n != 200 {
 		t.Errorf("got %d lines, want 200", n)
 	}
 }
@@ -422,7 +423,7 @@ func TestShutdown(t *testing.T) {
 	for _, c := range conns {
 		expectReset(t, c, 5*time.Second)
 	}
-	got := ts.out.lines()
+	got := ts.out.Lines()
 	wantSet := map[string]bool{}
 	for _, w := range want {
 		wantSet[w] = true
@@ -481,7 +482,7 @@ func TestShutdownWhileOutputBlocked(t *testing.T) {
 
 // blockingWriter blocks every Write until released.
 type blockingWriter struct {
-	buf      syncBuffer
+	buf      sessiontest.SyncBuffer
 	entered  chan struct{} // closed by the first Write
 	released chan struct{}
 	once     sync.Once
@@ -548,7 +549,7 @@ func TestOutputBackPressure(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("client did not finish after the output was released")
 	}
-	lines := out.buf.lines()
+	lines := out.buf.Lines()
 	if len(lines) != n {
 		t.Fatalf("got %d lines, want %d", len(lines), n)
 	}

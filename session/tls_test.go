@@ -71,7 +71,7 @@ func TestTLSSessionDeliversAndConfirms(t *testing.T) {
 	if err := cl.Close(); err != nil {
 		t.Fatalf("Close (confirmation over TLS): %v", err)
 	}
-	if got, want := ts.out.lines(), []string{textLine(peer, "over tls")}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got, want := ts.out.Lines(), []string{textLine(peer, "over tls")}; strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("output %q, want %q", got, want)
 	}
 }

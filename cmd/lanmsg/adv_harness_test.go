@@ -175,14 +175,15 @@ var advHTTP = &http.Client{
 
 // advStart starts `lanmsg serve` on 127.0.0.1:0 with its debug endpoint, JSON
 // logs and the extra flags. Its stdout goes to stdout if given (a pipe the
-// test holds), else to a file. It returns once the server logs that it
-// listens, with the baseline measured; the process is killed at the end of
-// the test if it still runs.
+// test holds), else to a file. It returns once the server's --ready-file
+// says that it listens, with the baseline measured; the process is killed at
+// the end of the test if it still runs.
 func advStart(t *testing.T, stdout *os.File, flags ...string) *advServer {
 	t.Helper()
 	s := &advServer{t: t, bin: advBinary(t), log: newAdvLog(), exited: make(chan struct{})}
+	readyFile := filepath.Join(t.TempDir(), "serve.ready")
 	args := append([]string{"--log-format", "json", "serve", "--no-advertise",
-		"--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0"}, flags...)
+		"--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--ready-file", readyFile}, flags...)
 	s.cmd = exec.Command(s.bin, args...)
 	if stdout == nil {
 		s.outPath = filepath.Join(t.TempDir(), "serve.stdout")
@@ -224,25 +225,13 @@ func advStart(t *testing.T, stdout *os.File, flags ...string) *advServer {
 		s.exitedAt = time.Now()
 		close(s.exited)
 	}()
-	s.log.wait(t, 10*time.Second, 1, `"lanmsg serving`)
-	for _, line := range strings.Split(s.log.String(), "\n") {
-		var ev struct {
-			Message   string `json:"message"`
-			Addr      string `json:"addr"`
-			DebugAddr string `json:"debug_addr"`
-		}
-		if json.Unmarshal([]byte(line), &ev) != nil {
-			continue
-		}
-		if strings.HasPrefix(ev.Message, "debug endpoints") {
-			s.debugAddr = ev.DebugAddr
-		}
-		if strings.HasPrefix(ev.Message, "lanmsg serving") {
-			s.addr = ev.Addr
-		}
+	info, err := waitReady(readyFile, s.exited, 10*time.Second)
+	if err != nil {
+		t.Fatalf("%v; server log:\n%s", err, s.log)
 	}
+	s.addr, s.debugAddr = info.Addr, info.DebugAddr
 	if s.addr == "" || s.debugAddr == "" {
-		t.Fatalf("no addr (%q) or debug_addr (%q) in the log:\n%s", s.addr, s.debugAddr, s.log)
+		t.Fatalf("no addr (%q) or debug_addr (%q) in the ready file", s.addr, s.debugAddr)
 	}
 	s.base = s.measureBaseline()
 	t.Logf("server pid %d on %s (debug %s); baseline: %d goroutines, %d fds, heap %s, RSS %s",

@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
-	"github.com/lanmsg/lanmsg/transport"
 )
 
 type chatCmd struct {
@@ -81,27 +80,23 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 // chatInput is where chat's lines come from: the terminal's line editor, or
 // the lines of a stream.
 type chatInput interface {
-	// next returns the next line; io.EOF at the end; errTooLong for a line
-	// over the limit; ctx's error when it ends.
-	next() ([]byte, error)
-	drained() bool // no more input is ready without waiting
-	name() string  // names the last line for a message ("line 7")
-	stop()
+	session.Source
+	Stop()
 }
 
 // input opens chat's input. With editor, it is the terminal's line editor,
 // through which everything else chat prints then goes; where the terminal
 // cannot be put in raw mode, lines are read as from a stream.
-func (c *chatCmd) input(ctx context.Context, std streams, editor bool, out *chatPrinter) (src chatInput, notes io.Writer) {
+func (c *chatCmd) input(std streams, editor bool, out *chatPrinter) (src chatInput, notes io.Writer) {
 	if editor {
 		in, _ := std.in.(*os.File)
 		screen, _ := std.out.(*os.File)
-		if ed, err := newLineEditor(ctx, in, screen, int(c.MaxPayload), out.roomNames); err == nil {
+		if ed, err := newLineEditor(in, screen, int(c.MaxPayload), out.roomNames); err == nil {
 			out.setWriter(ed)
 			return ed, ed
 		}
 	}
-	return newLineSource(ctx, std.in, int(c.MaxPayload)), std.err
+	return session.NewLines(std.in, int(c.MaxPayload)), std.err
 }
 
 // loop sends what is typed until the input ends, /quit, Ctrl-C or the
@@ -116,109 +111,65 @@ func (c *chatCmd) input(ctx context.Context, std streams, editor bool, out *chat
 // and /help, from a terminal or a pipe; any other is reported (on the
 // terminal, or on stderr) and not sent. //text sends /text.
 func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std streams, interactive, editor bool, out *chatPrinter) error {
-	lctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-cl.Done():
-			cancel(errServerLeft)
-		case <-lctx.Done():
-		}
-	}()
-	src, errOut := c.input(lctx, std, editor, out)
+	src, errOut := c.input(std, editor, out)
 	defer func() {
 		out.setWriter(std.out) // events that still arrive go below the editor's last line
-		src.stop()
+		src.Stop()
 	}()
 	max := int(c.MaxPayload)
 	help := chatHelp
 	if editor {
 		help = chatEditorHelp
 	}
-	for {
-		line, err := src.next()
-		if err == nil {
-			switch cmd := string(bytes.TrimSpace(line)); {
-			case cmd == "":
-				continue // an empty Enter sends nothing
-			case cmd == "/quit":
-				return c.leave(cl, addr)
-			case cmd == "/who":
-				if err := cl.Who(); err != nil {
-					return unconfirmed(addr, cl, messageName, err)
-				}
-				continue
-			case cmd == "/help":
-				out.note(help)
-				continue
-			case bytes.HasPrefix(line, []byte("//")):
-				line = line[1:]
-			case line[0] == '/':
-				word, _, _ := strings.Cut(string(line), " ")
-				_, _ = fmt.Fprintf(errOut, "lanmsg: %s: unknown command %s, not sent; the commands are %s; to send a line starting with /, type it as //\n",
-					src.name(), esc(word), strings.Join(chatCommands, ", "))
-				continue
-			}
-			err = cl.Send(line)
-			switch {
-			case err == nil:
-				if src.drained() {
-					if err := cl.Flush(); err != nil {
-						_ = cl.Abort()
-						return unconfirmed(addr, cl, messageName, err)
-					}
-				}
-				continue
-			case !errors.Is(err, transport.ErrFrameTooLarge):
-				_ = cl.Abort()
-				return unconfirmed(addr, cl, messageName, err)
-			}
+	opt := session.DeliverOptions{Chat: true}
+	opt.Line = func(n int, line []byte) ([]byte, bool, error) {
+		switch cmd := string(bytes.TrimSpace(line)); {
+		case cmd == "":
+			return nil, false, nil // an empty Enter sends nothing
+		case cmd == "/quit":
+			return nil, false, io.EOF
+		case cmd == "/who":
+			return nil, false, cl.Who()
+		case cmd == "/help":
+			out.note(help)
+			return nil, false, nil
+		case bytes.HasPrefix(line, []byte("//")):
+			return line[1:], true, nil
+		case line[0] == '/':
+			word, _, _ := strings.Cut(string(line), " ")
+			_, _ = fmt.Fprintf(errOut, "lanmsg: %s: unknown command %s, not sent; the commands are %s; to send a line starting with /, type it as //\n",
+				lineName(n), esc(word), strings.Join(chatCommands, ", "))
+			return nil, false, nil
 		}
-		switch {
-		case errors.Is(err, io.EOF):
-			return c.leave(cl, addr)
-		case ctx.Err() != nil: // Ctrl-C
-			return c.leave(cl, addr)
-		case lctx.Err() != nil: // the server went away
-			why := cl.Err()
-			_ = cl.Abort()
-			if errors.Is(why, session.ErrOversizeEvent) {
-				return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s: %w", addr, why),
-					hint: "if it is a lanmsg server with a larger --max-payload, give chat the same --max-payload; otherwise do not trust it"}
-			}
-			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
-				hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(cl.Acked())}
-		case errors.Is(err, errTooLong), errors.Is(err, transport.ErrFrameTooLarge):
-			if interactive {
-				_, _ = fmt.Fprintf(errOut, "lanmsg: %s is longer than the %s limit and was not sent; type it again, shorter or split\n", src.name(), byteSize(max))
-				continue
-			}
-			return c.stopInput(cl, addr, tooLongError(src.name(), max))
-		default:
-			return c.stopInput(cl, addr, readError(src.name(), err))
+		return line, true, nil
+	}
+	if interactive {
+		opt.TooLong = func(n int) {
+			_, _ = fmt.Fprintf(errOut, "lanmsg: %s is longer than the %s limit and was not sent; type it again, shorter or split\n", lineName(n), byteSize(max))
 		}
 	}
-}
-
-// errServerLeft ends the wait for input when the server closes the chat.
-var errServerLeft = errors.New("the server closed the chat")
-
-// stopInput leaves after the input could not go on, confirming what was
-// sent, and returns why it stopped (or, if the server did not confirm, that).
-func (c *chatCmd) stopInput(cl *session.Client, addr string, why error) error {
-	if err := c.leave(cl, addr); err != nil {
-		return err
+	rep, err := cl.Deliver(ctx, src, opt)
+	var ie *session.InputError
+	var left *session.ServerLeftError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &left):
+		if errors.Is(left.Err, session.ErrOversizeEvent) {
+			return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s: %w", addr, left.Err),
+				hint: "if it is a lanmsg server with a larger --max-payload, give chat the same --max-payload; otherwise do not trust it"}
+		}
+		return &cliError{code: exitUnconfirmed, err: fmt.Errorf("the server at %s closed the chat", addr),
+			hint: "the server may have stopped; messages you sent were confirmed up to " + fmt.Sprint(rep.Acked)}
+	case errors.As(err, &ie):
+		return inputError(ie, lineName)
+	default:
+		return unconfirmed(addr, rep, messageName, err)
 	}
-	return why
 }
 
-// leave ends the session and checks that every message was confirmed.
-func (c *chatCmd) leave(cl *session.Client, addr string) error {
-	if err := cl.Close(); err != nil {
-		return unconfirmed(addr, cl, messageName, err)
-	}
-	return nil
-}
+// lineName names the chat's i-th line of input (from 1) in reports.
+func lineName(i int) string { return "line " + strconv.Itoa(i) }
 
 // messageName names the chat's i-th message (from 1) in reports.
 func messageName(i int) string { return "message " + strconv.Itoa(i) }

@@ -6,12 +6,13 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mattn/go-colorable"
 	"golang.org/x/term"
+
+	"github.com/lanmsg/lanmsg/session"
 )
 
 // chatCommands are the commands chat knows, for /help and Tab.
@@ -24,7 +25,6 @@ var chatCommands = []string{"/help", "/quit", "/who"}
 // line being typed, which is then drawn again: an incoming message never
 // lands in the middle of it.
 type lineEditor struct {
-	ctx     context.Context
 	t       *term.Terminal
 	out     *os.File
 	fd      int
@@ -32,7 +32,6 @@ type lineEditor struct {
 	max     int
 	lines   chan editedLine
 	quit    chan struct{}
-	n       int // lines read
 }
 
 type editedLine struct {
@@ -43,7 +42,7 @@ type editedLine struct {
 // newLineEditor puts the terminal (in for the keyboard, out for the screen)
 // in raw mode and starts reading lines from it. names lists who is in the
 // room, for completion. close restores the terminal.
-func newLineEditor(ctx context.Context, in, out *os.File, max int, names func() []string) (*lineEditor, error) {
+func newLineEditor(in, out *os.File, max int, names func() []string) (*lineEditor, error) {
 	fd := int(in.Fd())
 	st, err := term.MakeRaw(fd)
 	if err != nil {
@@ -59,7 +58,7 @@ func newLineEditor(ctx context.Context, in, out *os.File, max int, names func() 
 		}
 		return complete(line, pos, names())
 	}
-	e := &lineEditor{ctx: ctx, t: t, out: out, fd: fd, restore: st, max: max, lines: make(chan editedLine), quit: make(chan struct{})}
+	e := &lineEditor{t: t, out: out, fd: fd, restore: st, max: max, lines: make(chan editedLine), quit: make(chan struct{})}
 	go e.read()
 	return e, nil
 }
@@ -86,32 +85,30 @@ func (e *lineEditor) read() {
 // Write prints p above the line being typed.
 func (e *lineEditor) Write(p []byte) (int, error) { return e.t.Write(p) }
 
-// next returns the next line typed; io.EOF for Ctrl-D on an empty line, or
+// Next returns the next line typed; io.EOF for Ctrl-D on an empty line, or
 // Ctrl-C (in raw mode, a key like any other: chat's normal way out);
-// errTooLong for a line over the maximum; ctx's error if ctx ends first.
-func (e *lineEditor) next() ([]byte, error) {
+// session.ErrTooLong for a line over the maximum; ctx's error if ctx ends
+// first.
+func (e *lineEditor) Next(ctx context.Context) ([]byte, error) {
 	select {
 	case l := <-e.lines:
 		if l.err != nil {
 			return nil, l.err
 		}
-		e.n++
 		if len(l.s) > e.max {
-			return nil, errTooLong
+			return nil, session.ErrTooLong
 		}
 		return []byte(l.s), nil
-	case <-e.ctx.Done():
-		return nil, e.ctx.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
-// drained: a person types one line at a time; each is sent at once.
-func (e *lineEditor) drained() bool { return true }
+// Drained: a person types one line at a time; each is sent at once.
+func (e *lineEditor) Drained() bool { return true }
 
-func (e *lineEditor) name() string { return "line " + strconv.Itoa(e.n) }
-
-// stop restores the terminal and leaves the cursor on a fresh line.
-func (e *lineEditor) stop() {
+// Stop restores the terminal and leaves the cursor on a fresh line.
+func (e *lineEditor) Stop() {
 	select {
 	case <-e.quit:
 		return

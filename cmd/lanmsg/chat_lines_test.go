@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // TestChatPipeCommands: from a pipe, known commands work, an unknown one is
@@ -13,7 +15,7 @@ import (
 // nothing.
 func TestChatPipeCommands(t *testing.T) {
 	_, addr, out := startServerCtl(t)
-	var o, e syncBuffer
+	var o, e sessiontest.SyncBuffer
 	in := "first\n\n   \n/qiut now\n//slash\n/who\n/help\nlast\n"
 	code := runWith(refusingLAN{}, []string{"--log-format", "json", "chat", "--server", addr, "--as", "script"}, strings.NewReader(in), &o, &e)
 	if code != 0 {

@@ -12,10 +12,11 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // startServerCtl is startServer with a handle on the server.
-func startServerCtl(t *testing.T) (*session.Server, string, *syncBuffer) {
+func startServerCtl(t *testing.T) (*session.Server, string, *sessiontest.SyncBuffer) {
 	t.Helper()
 	return startServerWith(t, session.Text)
 }
@@ -23,15 +24,15 @@ func startServerCtl(t *testing.T) (*session.Server, string, *syncBuffer) {
 // chatProc runs 'lanmsg chat' in-process with its stdin a pipe.
 type chatProc struct {
 	in   *io.PipeWriter
-	out  *syncBuffer
-	errb *syncBuffer
+	out  *sessiontest.SyncBuffer
+	errb *sessiontest.SyncBuffer
 	done chan int
 }
 
 func startChat(t *testing.T, l lan, args ...string) *chatProc {
 	t.Helper()
 	r, w := io.Pipe()
-	p := &chatProc{in: w, out: &syncBuffer{}, errb: &syncBuffer{}, done: make(chan int, 1)}
+	p := &chatProc{in: w, out: &sessiontest.SyncBuffer{}, errb: &sessiontest.SyncBuffer{}, done: make(chan int, 1)}
 	go func() {
 		p.done <- runWith(l, append([]string{"--log-format", "json", "chat"}, args...), r, p.out, p.errb)
 	}()
@@ -59,23 +60,23 @@ func (p *chatProc) wait(t *testing.T) int {
 func TestChat(t *testing.T) {
 	srv, addr, out := startServerCtl(t)
 	alice := startChat(t, refusingLAN{}, "--server", addr, "--as", "alice")
-	waitFor(t, func() bool { return strings.Contains(alice.out.String(), "* here: alice\n") }, "alice to join")
+	sessiontest.WaitFor(t, 10*time.Second, "alice to join", func() bool { return strings.Contains(alice.out.String(), "* here: alice\n") })
 	bob := startChat(t, refusingLAN{}, "--server", addr, "--as", "bob")
-	waitFor(t, func() bool { return strings.Contains(alice.out.String(), "* bob joined\n") }, "alice to see bob join")
+	sessiontest.WaitFor(t, 10*time.Second, "alice to see bob join", func() bool { return strings.Contains(alice.out.String(), "* bob joined\n") })
 
 	bob.say(t, "hi alice")
 	bob.say(t, "!not a command")
 	bob.say(t, "/who")
-	waitFor(t, func() bool { return strings.Contains(bob.out.String(), "* here: alice, bob\n") }, "bob's /who")
-	waitFor(t, func() bool { return strings.Contains(alice.out.String(), "[bob] !not a command\n") }, "alice to get bob's messages")
+	sessiontest.WaitFor(t, 10*time.Second, "bob's /who", func() bool { return strings.Contains(bob.out.String(), "* here: alice, bob\n") })
+	sessiontest.WaitFor(t, 10*time.Second, "alice to get bob's messages", func() bool { return strings.Contains(alice.out.String(), "[bob] !not a command\n") })
 	alice.say(t, "hello \x1b[31mbob")
-	waitFor(t, func() bool { return strings.Contains(bob.out.String(), `[alice] hello \x1b[31mbob`+"\n") }, "bob to get alice's message, escaped")
+	sessiontest.WaitFor(t, 10*time.Second, "bob to get alice's message, escaped", func() bool { return strings.Contains(bob.out.String(), `[alice] hello \x1b[31mbob`+"\n") })
 
 	bob.say(t, "/quit")
 	if code := bob.wait(t); code != 0 {
 		t.Fatalf("bob exited %d:\n%s", code, bob.errb.String())
 	}
-	waitFor(t, func() bool { return strings.Contains(alice.out.String(), "* bob left\n") }, "alice to see bob leave")
+	sessiontest.WaitFor(t, 10*time.Second, "alice to see bob leave", func() bool { return strings.Contains(alice.out.String(), "* bob left\n") })
 	alice.in.Close() // Ctrl-D
 	if code := alice.wait(t); code != 0 {
 		t.Fatalf("alice exited %d:\n%s", code, alice.errb.String())
@@ -190,7 +191,7 @@ func TestSendReceiptsNameFirstUndelivered(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, func() bool { return strings.Count(out.String(), "\n") >= 1000 }, "1000 lines delivered")
+	sessiontest.WaitFor(t, 10*time.Second, "1000 lines delivered", func() bool { return strings.Count(out.String(), "\n") >= 1000 })
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // fakeLAN answers browses with fixed services and records advertisements.
@@ -347,17 +349,18 @@ func serveInProcessDir(t *testing.T, l lan, cmd serveCmd, dir string) (addr stri
 	pr, pw := io.Pipe()
 	log := zerolog.New(pw)
 	ctx, cancel := context.WithCancel(t.Context())
+	cmd.ReadyFile = filepath.Join(t.TempDir(), "serve.ready")
 	done := make(chan error, 1)
+	exited := make(chan struct{})
 	go func() {
 		done <- cmd.Run(ctx, &log, streams{strings.NewReader(""), io.Discard, io.Discard}, l, configDir(dir))
+		close(exited)
 		pw.Close()
 	}()
-	var logBuf bytes.Buffer
-	lines := make(chan string)
+	var logBuf sessiontest.SyncBuffer
 	decoded := make(chan struct{})
 	go func() {
 		defer close(decoded)
-		defer close(lines)
 		dec := json.NewDecoder(pr)
 		for {
 			var m map[string]any
@@ -365,20 +368,15 @@ func serveInProcessDir(t *testing.T, l lan, cmd serveCmd, dir string) (addr stri
 				return
 			}
 			b, _ := json.Marshal(m)
-			logBuf.Write(append(b, '\n'))
-			if m["message"] == "lanmsg serving; stop with Ctrl-C" {
-				lines <- m["addr"].(string)
-			}
+			_, _ = logBuf.Write(append(b, '\n'))
 		}
 	}()
-	addr, ok := <-lines
-	if !ok {
-		t.Fatalf("serve did not start:\n%s", logBuf.String())
+	info, err := waitReady(cmd.ReadyFile, exited, 10*time.Second)
+	if err != nil {
+		cancel()
+		t.Fatalf("serve did not start: %v\n%s", err, logBuf.String())
 	}
-	go func() {
-		for range lines {
-		}
-	}()
+	addr = info.Addr
 	return addr, func() (string, error) {
 		cancel()
 		err := <-done

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -118,12 +117,13 @@ func TestHostileLab(t *testing.T) {
 
 	// The server on h1, default flags, its output in a file.
 	outPath := t.TempDir() + "/serve.out"
+	readyFile := t.TempDir() + "/serve.ready"
 	out, err := os.Create(outPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	cmd := lab.Command(1, bin, "--log-format", "json", "serve", "--no-advertise", "--listen", lab.Addr(1).String()+":0", "--debug-listen", "127.0.0.1:0")
+	cmd := lab.Command(1, bin, "--log-format", "json", "serve", "--no-advertise", "--listen", lab.Addr(1).String()+":0", "--debug-listen", "127.0.0.1:0", "--ready-file", readyFile)
 	cmd.Stdout = out
 	logs := newAdvLog()
 	stderr, err := cmd.StderrPipe()
@@ -152,26 +152,11 @@ func TestHostileLab(t *testing.T) {
 			t.Logf("server log tail:\n%s", logs.tail(30))
 		}
 	})
-	logs.wait(t, 10*time.Second, 1, "debug endpoints")
-	logs.wait(t, 10*time.Second, 1, "lanmsg serving")
-	var addr, debugAddr string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		var ev struct {
-			Message   string `json:"message"`
-			Addr      string `json:"addr"`
-			DebugAddr string `json:"debug_addr"`
-		}
-		_ = json.Unmarshal([]byte(l), &ev)
-		if strings.HasPrefix(ev.Message, "lanmsg serving") {
-			addr = ev.Addr
-		}
-		if ev.DebugAddr != "" {
-			debugAddr = ev.DebugAddr
-		}
+	info, err := waitReady(readyFile, exited, 10*time.Second)
+	if err != nil {
+		t.Fatalf("%v; server log:\n%s", err, logs)
 	}
-	if addr == "" || debugAddr == "" {
-		t.Fatalf("no addresses in the server log:\n%s", logs)
-	}
+	addr, debugAddr := info.Addr, info.DebugAddr
 	h1 := lab.Host(1)
 	base := labDebugState(t, h1, debugAddr)
 	baseFDs := labFDs(t, pid)

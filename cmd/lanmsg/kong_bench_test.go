@@ -3,17 +3,25 @@ package main
 import (
 	"io"
 	"testing"
-
-	"github.com/alecthomas/kong"
 )
 
+// BenchmarkKongNew measures building kong's model, which a one-shot command
+// pays at every start: with every command (lanmsg --help, or a line that
+// names none) and with the one command a line names (send).
 func BenchmarkKongNew(b *testing.B) {
-	for b.Loop() {
-		var c cli
-		_, err := kong.New(&c, kong.Name("lanmsg"), kong.Description(description), kong.Vars{"version": versionString()},
-			kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Writers(io.Discard, io.Discard))
-		if err != nil {
-			b.Fatal(err)
+	for _, only := range []string{"", "send"} {
+		name := "all"
+		if only != "" {
+			name = only
 		}
+		b.Run(name, func(b *testing.B) {
+			exitCode := -1
+			for b.Loop() {
+				var c cli
+				if _, ok := newParser(&c, only, nil, streams{nil, io.Discard, io.Discard}, &exitCode); !ok {
+					b.Fatal("no model")
+				}
+			}
+		})
 	}
 }

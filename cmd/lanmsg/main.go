@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,21 +20,57 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// cli is the whole command line.
+// cli holds the global flags; the commands are added to it by newParser.
 type cli struct {
 	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
 	LogLevel    string           `enum:"debug,info,warn,error" default:"info" placeholder:"LEVEL" help:"Log level: debug, info, warn or error (${default})."`
 	LogFormat   string           `enum:"auto,console,json" default:"auto" placeholder:"FORMAT" help:"Log format on stderr: console, json, or auto (console on a terminal, json otherwise)."`
 	ConfigDir   string           `type:"path" placeholder:"DIR" help:"Where this user's key and pinned servers are kept. Default: $XDG_CONFIG_HOME/lanmsg (~/.config/lanmsg)."`
+}
 
-	Serve   serveCmd   `cmd:"" help:"Receive messages and print them to stdout."`
-	Send    sendCmd    `cmd:"" help:"Send messages to a lanmsg server (or the tutorial's Python server)."`
-	Browse  browseCmd  `cmd:"" help:"List the lanmsg servers on the LAN."`
-	Chat    chatCmd    `cmd:"" help:"Chat with everyone else on a lanmsg server."`
-	ID      idCmd      `cmd:"" name:"id" help:"Print this user's key fingerprint, then a short code to read aloud."`
-	Forget  forgetCmd  `cmd:"" help:"Forget a server's pinned key, to accept its new one (after a reinstall) on the next contact."`
-	Version versionCmd `cmd:"" name:"version" help:"Print the version, and the Go version and system it was built for."`
-	Usage   usageCmd   `cmd:"" default:"1" hidden:"" help:"Print the usage (lanmsg without a command)."`
+// valueFlags are the global flags that take a value as the next argument
+// (TestValueFlags keeps this list in step with cli).
+var valueFlags = []string{"--log-level", "--log-format", "--config-dir"}
+
+// command is one of lanmsg's commands, in the order help lists them.
+type command struct {
+	name, help string
+	cmd        any
+	tags       []string
+}
+
+// commands returns the commands, each with a fresh value to parse into.
+func commands() []command {
+	return []command{
+		{"serve", "Receive messages and print them to stdout.", &serveCmd{}, nil},
+		{"send", "Send messages to a lanmsg server (or the tutorial's Python server).", &sendCmd{}, nil},
+		{"browse", "List the lanmsg servers on the LAN.", &browseCmd{}, nil},
+		{"chat", "Chat with everyone else on a lanmsg server.", &chatCmd{}, nil},
+		{"id", "Print this user's key fingerprint, then a short code to read aloud.", &idCmd{}, nil},
+		{"forget", "Forget a server's pinned key, to accept its new one (after a reinstall) on the next contact.", &forgetCmd{}, nil},
+		{"version", "Print the version, and the Go version and system it was built for.", &versionCmd{}, nil},
+		{"usage", "Print the usage (lanmsg without a command).", &usageCmd{}, []string{`default:"1"`, `hidden:""`}},
+	}
+}
+
+// chosenCommand returns the command args name, or "" when they name none:
+// the first argument that is not a flag or a global flag's value.
+func chosenCommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if slices.Contains(valueFlags, a) {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		return a
+	}
+	return ""
 }
 
 // usageCmd is what lanmsg does without a command: say what it can do, as
@@ -75,30 +113,44 @@ type streams struct {
 
 // runWith runs lanmsg with l for mDNS.
 func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var c cli
-	exitCode := -1
-	parser, err := kong.New(&c,
-		kong.Name("lanmsg"),
-		kong.Description(description),
-		kong.Vars{"version": versionString()},
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exitCode = code; panic(exitPanic{}) }),
-		kong.BindTo(streams{stdin, stdout, stderr}, (*streams)(nil)),
-		kong.BindTo(l, (*lan)(nil)),
+	// Building kong's model is most of a one-shot send's start-up (it
+	// reflects over every flag of every command: BenchmarkKongNew), so a
+	// command line that names a command gets a model of that command alone.
+	// Anything that does not parse with it is parsed again with the whole
+	// model, so errors and suggestions are the same as ever.
+	var (
+		c        cli
+		kctx     *kong.Context
+		code     int
+		done     bool
+		exitCode = -1
 	)
-	if err != nil {
-		_, _ = fmt.Fprintf(stderr, "lanmsg: internal error: %v\n", err)
+	for _, only := range []string{chosenCommand(args), ""} {
+		c = cli{}
+		parser, ok := newParser(&c, only, l, streams{stdin, stdout, stderr}, &exitCode)
+		if !ok {
+			continue
+		}
+		var err error
+		kctx, code, done, err = parse(parser, args, &exitCode)
+		if err != nil && only != "" {
+			continue
+		}
+		if err != nil {
+			return report(parser.Stderr, usageError{err})
+		}
+		if done {
+			return code
+		}
+		if kctx.Command() == "usage" {
+			_, code, _, _ = parse(parser, []string{"--help"}, &exitCode)
+			return code
+		}
+		break
+	}
+	if kctx == nil {
+		_, _ = fmt.Fprintln(stderr, "lanmsg: internal error: no command line model")
 		return 1
-	}
-
-	kctx, code, done := parse(parser, args, &exitCode)
-	if done {
-		return code
-	}
-	if kctx.Command() == "usage" {
-		_, code, _ = parse(parser, []string{"--help"}, &exitCode)
-		return code
 	}
 
 	log := newLogger(stderr, c.LogLevel, c.LogFormat)
@@ -130,22 +182,54 @@ func runWith(l lan, args []string, stdin io.Reader, stdout, stderr io.Writer) in
 // exitPanic unwinds kong's Exit (for --help and --version) back to run.
 type exitPanic struct{}
 
-// parse runs kong's parser, turning --help, --version and usage errors into
-// an exit code.
-func parse(parser *kong.Kong, args []string, exitCode *int) (kctx *kong.Context, code int, done bool) {
+// newParser builds kong's parser for c with the command named only, or with
+// every command when only is "" or names none. ok is false when only names no
+// command.
+func newParser(c *cli, only string, l lan, s streams, exitCode *int) (parser *kong.Kong, ok bool) {
+	opts := []kong.Option{
+		kong.Name("lanmsg"),
+		kong.Description(description),
+		kong.Vars{"version": versionString()},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Writers(s.out, s.err),
+		kong.Exit(func(code int) { *exitCode = code; panic(exitPanic{}) }),
+		kong.BindTo(s, (*streams)(nil)),
+		kong.BindTo(l, (*lan)(nil)),
+	}
+	n := 0
+	for _, cmd := range commands() {
+		if only == "" || cmd.name == only {
+			opts = append(opts, kong.DynamicCommand(cmd.name, cmd.help, "", cmd.cmd, cmd.tags...))
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	parser, err := kong.New(c, opts...)
+	if err != nil {
+		// The model is static: a bad one is a bug that every test sees.
+		panic(fmt.Sprintf("lanmsg: command line model: %v", err))
+	}
+	return parser, true
+}
+
+// parse runs kong's parser. --help and --version come back as done with
+// their exit code; a usage error comes back as err.
+func parse(parser *kong.Kong, args []string, exitCode *int) (kctx *kong.Context, code int, done bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(exitPanic); !ok {
 				panic(r)
 			}
-			kctx, code, done = nil, *exitCode, true
+			kctx, code, done, err = nil, *exitCode, true, nil
 		}
 	}()
-	kctx, err := parser.Parse(args)
+	kctx, err = parser.Parse(args)
 	if err != nil {
-		return nil, report(parser.Stderr, usageError{err}), true
+		return nil, 0, false, err
 	}
-	return kctx, 0, false
+	return kctx, 0, false, nil
 }
 
 // report tells the person what went wrong and returns the exit code.

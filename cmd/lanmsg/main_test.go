@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,7 +139,8 @@ func lookPath(ts *testscript.TestScript, prog string) string {
 }
 
 // startBackground starts a process with stdout to a file, reads its stderr
-// until ready returns a value, and copies the rest of stderr to a file.
+// until ready returns a value, and copies the rest of stderr to a file. With
+// ready nil, it returns at once, and copies both.
 func startBackground(ts *testscript.TestScript, name string, cmd *exec.Cmd, readyFrom string, ready func(line string) (string, bool)) string {
 	cmd.Dir = ts.MkAbs(".")
 	cmd.Env = scriptEnv(ts)
@@ -175,7 +175,7 @@ func startBackground(ts *testscript.TestScript, name string, cmd *exec.Cmd, read
 		sent := false
 		for sc.Scan() {
 			fmt.Fprintln(rest, sc.Text())
-			if !sent {
+			if !sent && ready != nil {
 				if v, ok := ready(sc.Text()); ok {
 					found <- v
 					sent = true
@@ -186,6 +186,9 @@ func startBackground(ts *testscript.TestScript, name string, cmd *exec.Cmd, read
 			close(found)
 		}
 	}()
+	if ready == nil {
+		return ""
+	}
 	select {
 	case v, ok := <-found:
 		if !ok {
@@ -218,19 +221,16 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! serve")
 	}
-	argv := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	readyFile := ts.MkAbs("serve.ready")
+	argv := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--log-format", "json", "--ready-file", readyFile}, args...)
 	cmd := exec.Command(lookPath(ts, "lanmsg"), argv...)
-	addr := startBackground(ts, "serve", cmd, "stderr", func(line string) (string, bool) {
-		var ev struct {
-			Message string `json:"message"`
-			Addr    string `json:"addr"`
-		}
-		if json.Unmarshal([]byte(line), &ev) == nil && strings.HasPrefix(ev.Message, "lanmsg serving") {
-			return ev.Addr, true
-		}
-		return "", false
-	})
-	ts.Setenv("SERVER", addr)
+	startBackground(ts, "serve", cmd, "stderr", nil)
+	info, err := waitReady(readyFile, getBackground(ts, "serve").copied, 10*time.Second)
+	if err != nil {
+		log, _ := os.ReadFile(ts.MkAbs("serve.stderr"))
+		ts.Fatalf("serve: %v\n%s", err, log)
+	}
+	ts.Setenv("SERVER", info.Addr)
 }
 
 func cmdStopServe(ts *testscript.TestScript, neg bool, args []string) {

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/lanmsg/lanmsg/discovery"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // pipeTTY is a terminal the test types into, whose screen it reads.
 type pipeTTY struct {
 	*io.PipeReader
-	screen syncBuffer
+	screen sessiontest.SyncBuffer
 }
 
 func newPipeTTY(t *testing.T) (*pipeTTY, *io.PipeWriter) {
@@ -59,10 +60,10 @@ func TestPickLateArrivals(t *testing.T) {
 		tgt, err := p.choose(t.Context(), []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5050")}, time.Second)
 		done <- result{tgt, err}
 	}()
-	waitFor(t, func() bool { return strings.Contains(tty.screen.String(), "[1-2, or q to cancel]: ") }, "the question")
+	sessiontest.WaitFor(t, 10*time.Second, "the question", func() bool { return strings.Contains(tty.screen.String(), "[1-2, or q to cancel]: ") })
 	more <- svc(t, "attic", "198.18.0.13:5050")   // before the others by name
 	more <- svc(t, "kitchen", "198.18.0.11:5050") // already shown
-	waitFor(t, func() bool { return strings.Contains(tty.screen.String(), "[1-3, or q to cancel]: ") }, "the question with three choices")
+	sessiontest.WaitFor(t, 10*time.Second, "the question with three choices", func() bool { return strings.Contains(tty.screen.String(), "[1-3, or q to cancel]: ") })
 	if _, err := io.WriteString(keys, "3\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestPickInterrupted(t *testing.T) {
 		_, err := p.choose(ctx, []discovery.Service{svc(t, "kitchen", "198.18.0.11:5050"), svc(t, "office", "198.18.0.12:5050")}, time.Second)
 		done <- err
 	}()
-	waitFor(t, func() bool { return strings.Contains(tty.screen.String(), "or q to cancel]: ") }, "the question")
+	sessiontest.WaitFor(t, 10*time.Second, "the question", func() bool { return strings.Contains(tty.screen.String(), "or q to cancel]: ") })
 	cancel()
 	select {
 	case err := <-done:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/session/trust"
 )
 
@@ -22,7 +23,7 @@ import (
 type tlsServer struct {
 	addr string
 	id   *trust.Identity
-	out  *syncBuffer
+	out  *sessiontest.SyncBuffer
 	srv  *session.Server
 	done chan struct{}
 }
@@ -57,7 +58,7 @@ func startTLSServerOn(t *testing.T, addr string, id *trust.Identity, verify func
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	s := &tlsServer{id: id, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &tlsServer{id: id, out: &sessiontest.SyncBuffer{}, done: make(chan struct{})}
 	s.srv, err = session.NewServer(session.Config{TLS: trust.ServerConfig(cert, verify)}, s.out, session.Text, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -293,8 +294,8 @@ func TestChatOverTLS(t *testing.T) {
 	c.Server, c.BrowseTimeout = s.addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	var stderr syncBuffer
-	err := c.Run(context.Background(), &log, streams{strings.NewReader("hello over tls\n"), &syncBuffer{}, &stderr}, refusingLAN{}, configDir(dir))
+	var stderr sessiontest.SyncBuffer
+	err := c.Run(context.Background(), &log, streams{strings.NewReader("hello over tls\n"), &sessiontest.SyncBuffer{}, &stderr}, refusingLAN{}, configDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,183 +23,8 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
-
-// readAll collects every line of src until it returns an error.
-func readAll(t *testing.T, src *lineSource) ([]string, error) {
-	t.Helper()
-	var lines []string
-	for {
-		b, err := src.next()
-		if err != nil {
-			return lines, err
-		}
-		lines = append(lines, string(b))
-	}
-}
-
-func TestReviewLineSource(t *testing.T) {
-	long := strings.Repeat("y", 200<<10) // spans several 64 KiB chunks
-	for _, tc := range []struct {
-		name  string
-		in    io.Reader
-		max   int
-		lines []string
-		err   error
-	}{
-		{"lines", strings.NewReader("one\ntwo\n"), 16, []string{"one", "two"}, io.EOF},
-		{"crlf", strings.NewReader("one\r\ntwo\r\n\r\n"), 16, []string{"one", "two", ""}, io.EOF},
-		{"last line without newline", strings.NewReader("one\ntwo"), 16, []string{"one", "two"}, io.EOF},
-		{"empty", strings.NewReader(""), 16, nil, io.EOF},
-		{"one byte at a time", iotest.OneByteReader(strings.NewReader("one\r\ntwo\nthree")), 16, []string{"one", "two", "three"}, io.EOF},
-		{"halves", iotest.HalfReader(strings.NewReader("a line\nanother line\n")), 16, []string{"a line", "another line"}, io.EOF},
-		{"exactly the limit", strings.NewReader(strings.Repeat("x", 16) + "\r\n"), 16, []string{strings.Repeat("x", 16)}, io.EOF},
-		{"too long", strings.NewReader("ok\n" + strings.Repeat("x", 19) + "\nafter\n"), 16, []string{"ok"}, errTooLong},
-		{"too long across reads", iotest.OneByteReader(strings.NewReader("ok\n" + strings.Repeat("x", 40) + "\n")), 16, []string{"ok"}, errTooLong},
-		{"too long at the end", strings.NewReader("ok\n" + strings.Repeat("x", 40)), 16, []string{"ok"}, errTooLong},
-		{"a line over several chunks", strings.NewReader("a\n" + long + "\r\nb\n" + long), 1 << 20, []string{"a", long, "b", long}, io.EOF},
-		{"read error", iotest.TimeoutReader(strings.NewReader(strings.Repeat("z", 100<<10) + "\n")), 1 << 20, nil, iotest.ErrTimeout},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src := newLineSource(t.Context(), tc.in, tc.max)
-			defer src.stop()
-			lines, err := readAll(t, src)
-			if !errors.Is(err, tc.err) {
-				t.Errorf("ended with %v, want %v", err, tc.err)
-			}
-			if strings.Join(lines, "|") != strings.Join(tc.lines, "|") || len(lines) != len(tc.lines) {
-				t.Errorf("got %d lines %.80q, want %d %.80q", len(lines), lines, len(tc.lines), tc.lines)
-			}
-			if want := "line " + strconv.Itoa(len(tc.lines)+1); tc.err != io.EOF && src.name() != want {
-				t.Errorf("the error names %s, want %s", src.name(), want)
-			}
-		})
-	}
-}
-
-// TestReviewLineSourceSkipsTooLong: after a line too long, the next line is
-// the one after it, not the rest of it (chat on a terminal goes on).
-func TestReviewLineSourceSkipsTooLong(t *testing.T) {
-	for _, in := range []io.Reader{
-		strings.NewReader("ok\n" + strings.Repeat("x", 40) + "\nafter\n"),
-		iotest.OneByteReader(strings.NewReader("ok\n" + strings.Repeat("x", 40) + "\nafter\n")),
-		strings.NewReader("ok\n" + strings.Repeat("x", 200<<10) + "\nafter\n"),
-	} {
-		src := newLineSource(t.Context(), in, 16)
-		var got []string
-		for {
-			b, err := src.next()
-			if errors.Is(err, errTooLong) {
-				got = append(got, "<too long: "+src.name()+">")
-				continue
-			}
-			if err != nil {
-				break
-			}
-			got = append(got, string(b))
-		}
-		src.stop()
-		if want := "ok|<too long: line 2>|after"; strings.Join(got, "|") != want {
-			t.Errorf("got %q, want %q", strings.Join(got, "|"), want)
-		}
-	}
-}
-
-// TestReviewLineSourceDrained: drained reports input used up, without
-// waiting: the moment send flushes.
-func TestReviewLineSourceDrained(t *testing.T) {
-	r, w := io.Pipe()
-	defer r.Close()
-	src := newLineSource(t.Context(), r, 16)
-	defer src.stop()
-	go func() { _, _ = w.Write([]byte("a\nb\n")) }()
-	if b, err := src.next(); err != nil || string(b) != "a" || src.drained() {
-		t.Fatalf("got %q, %v, drained %v; want a, not drained", b, err, src.drained())
-	}
-	if b, err := src.next(); err != nil || string(b) != "b" || !src.drained() {
-		t.Fatalf("got %q, %v, drained %v; want b, drained", b, err, src.drained())
-	}
-}
-
-// TestReviewLineSourceDrainedAtEnd: the end of the input waiting does not
-// keep the last lines from being flushed on their own, as they were when
-// stdin was read with bufio (a server that closed early is then found out
-// when "!DISCONNECT" follows).
-func TestReviewLineSourceDrainedAtEnd(t *testing.T) {
-	src := newLineSource(t.Context(), strings.NewReader("a\n"), 16)
-	defer src.stop()
-	if b, err := src.next(); err != nil || string(b) != "a" {
-		t.Fatalf("got %q, %v", b, err)
-	}
-	waitFor(t, func() bool { return len(src.full) == 1 }, "the end of the input to be read")
-	if !src.drained() {
-		t.Error("not drained with only the end of the input waiting")
-	}
-	if _, err := src.next(); err != io.EOF {
-		t.Errorf("got %v, want io.EOF", err)
-	}
-}
-
-// TestReviewLineSourceCancel: a source waiting on input that never comes
-// returns when its context ends.
-func TestReviewLineSourceCancel(t *testing.T) {
-	r, w := io.Pipe()
-	defer r.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	src := newLineSource(ctx, r, 16)
-	defer src.stop()
-	go func() { _, _ = w.Write([]byte("one\n")) }() // and then nothing, pipe open
-	if b, err := src.next(); err != nil || string(b) != "one" {
-		t.Fatalf("got %q, %v", b, err)
-	}
-	done := make(chan error, 1)
-	go func() { _, err := src.next(); done <- err }()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("got %v, want context.Canceled", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("next did not return within 2 s of the context's end")
-	}
-}
-
-// TestReviewDeliverCancel: deliver, waiting on a stdin that stays open, stops
-// when ctx ends: it aborts the connection and returns ctx's error.
-func TestReviewDeliverCancel(t *testing.T) {
-	addr, out := startServer(t, session.Text)
-	cl, err := session.Dial(t.Context(), addr, session.ClientConfig{MaxPayload: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, w := io.Pipe()
-	defer r.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	src := newLineSource(ctx, r, 1<<20)
-	defer src.stop()
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	done := make(chan error, 1)
-	go func() { done <- deliver(ctx, cl, src, addr, 1<<20, &log) }()
-	if _, err := w.Write([]byte("one\n")); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : one\n") }, "the first line to arrive")
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("deliver returned %v, want context.Canceled", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("deliver did not return within 2 s of the context's end")
-	}
-	if err := cl.Flush(); !errors.Is(err, session.ErrClientClosed) {
-		t.Errorf("the client is not closed after deliver stopped: Flush returned %v", err)
-	}
-}
 
 // lanmsgProcess returns a command running this test binary as lanmsg (see
 // TestMain), outside any test network namespace.
@@ -230,7 +53,7 @@ func TestReviewSendSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	var stderr syncBuffer
+	var stderr sessiontest.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -248,7 +71,7 @@ func TestReviewSendSIGTERM(t *testing.T) {
 	if _, err := io.WriteString(stdin, "one\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : one\n") }, "the first line to arrive")
+	sessiontest.WaitFor(t, 10*time.Second, "the first line to arrive", func() bool { return strings.Contains(out.String(), " : one\n") })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -308,14 +131,14 @@ func TestReviewChatReadError(t *testing.T) {
 func TestReviewChatTooLongTerminal(t *testing.T) {
 	tty := openPTY(t)
 	_, addr, out := startServerCtl(t)
-	var o, e syncBuffer
+	var o, e sessiontest.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runWith(refusingLAN{}, []string{"--log-format", "json", "chat", "--server", addr, "--as", "alice", "--max-payload", "64"}, tty.slave, &o, &e)
 	}()
-	waitFor(t, func() bool { return strings.Contains(o.String(), "* here: alice\n") }, "alice to join")
+	sessiontest.WaitFor(t, 10*time.Second, "alice to join", func() bool { return strings.Contains(o.String(), "* here: alice\n") })
 	tty.typeIn("one\n" + strings.Repeat("x", 100) + "\nthree\n")
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : three\n") }, "the line after the long one")
+	sessiontest.WaitFor(t, 10*time.Second, "the line after the long one", func() bool { return strings.Contains(out.String(), " : three\n") })
 	tty.typeIn("/quit\n")
 	select {
 	case code := <-done:
@@ -338,13 +161,13 @@ func TestReviewChatTooLongTerminal(t *testing.T) {
 
 // chatRun runs the chat command in-process with ctx, as runWith would after
 // parsing the flags.
-func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*syncBuffer, error) {
+func chatRun(t *testing.T, ctx context.Context, addr string, in io.Reader) (*sessiontest.SyncBuffer, error) {
 	t.Helper()
 	c := &chatCmd{As: "alice"}
 	c.Server, c.BrowseTimeout = addr, time.Second
 	c.MaxPayload, c.ConnectTimeout, c.ConfirmTimeout = 1<<20, 5*time.Second, 5*time.Second
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	return out, c.Run(ctx, &log, streams{in, out, io.Discard}, refusingLAN{}, configDir(t.TempDir()))
 }
 
@@ -359,7 +182,7 @@ func TestReviewChatCtrlC(t *testing.T) {
 	if _, err := w.Write([]byte("before ctrl-c\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : before ctrl-c\n") }, "the line to arrive")
+	sessiontest.WaitFor(t, 10*time.Second, "the line to arrive", func() bool { return strings.Contains(out.String(), " : before ctrl-c\n") })
 	cancel()
 	select {
 	case err := <-done:
@@ -382,7 +205,7 @@ func TestReviewChatServerGone(t *testing.T) {
 	go func() { _, err := chatRun(t, t.Context(), addr, r); done <- err }()
 	// chat tries TLS first (session 1, which this plain server refuses),
 	// then joins in clear (session 2).
-	waitFor(t, func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 }, "chat to join after its TLS attempt")
+	sessiontest.WaitFor(t, 10*time.Second, "chat to join after its TLS attempt", func() bool { ss := srv.Sessions(); return len(ss) == 1 && ss[0].ID >= 2 })
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -489,47 +312,6 @@ func TestReviewErrorsEscapeNames(t *testing.T) {
 				t.Errorf("control bytes from the network in the output:\nstdout %q\nstderr %q", out, errOut)
 			}
 		})
-	}
-}
-
-// TestReviewDeliverCancelWhileConfirming: a signal also ends a send that
-// waits on a server that never confirms, at once rather than after
-// --confirm-timeout.
-func TestReviewDeliverCancelWhileConfirming(t *testing.T) {
-	gotDisconnect := make(chan struct{})
-	addr := fakeServer(t, func(c net.Conn) { // reads everything, never closes
-		var seen []byte
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if bytes.Contains(seen, []byte("!DISCONNECT")) && gotDisconnect != nil {
-				close(gotDisconnect)
-				gotDisconnect = nil
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-	waiting := gotDisconnect
-	cl, err := session.Dial(t.Context(), addr, session.ClientConfig{ConfirmTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	log := zerolog.New(zerolog.NewTestWriter(t))
-	done := make(chan error, 1)
-	go func() { done <- deliver(ctx, cl, &argSource{args: []string{"waiting"}}, addr, 1<<20, &log) }()
-	<-waiting // send is now waiting for the confirmation
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("deliver returned nil: an unconfirmed send passed for delivered")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("deliver still waiting 5s after cancel")
 	}
 }
 

@@ -6,45 +6,27 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServer runs an in-process lanmsg server on 127.0.0.1:0.
-func startServer(t *testing.T, format session.Format) (addr string, out *syncBuffer) {
+func startServer(t *testing.T, format session.Format) (addr string, out *sessiontest.SyncBuffer) {
 	t.Helper()
 	_, addr, out = startServerWith(t, format)
 	return addr, out
 }
 
 // startServerWith is startServer with a handle on the server.
-func startServerWith(t *testing.T, format session.Format) (*session.Server, string, *syncBuffer) {
+func startServerWith(t *testing.T, format session.Format) (*session.Server, string, *sessiontest.SyncBuffer) {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	srv, err := session.NewServer(session.Config{}, out, format, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +172,7 @@ func TestSendStreamsStdin(t *testing.T) {
 	if _, err := w.Write([]byte("first\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), " : first\n") }, "the first line to arrive while stdin is open")
+	sessiontest.WaitFor(t, 10*time.Second, "the first line to arrive while stdin is open", func() bool { return strings.Contains(out.String(), " : first\n") })
 	if _, err := w.Write([]byte("second\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -200,23 +182,5 @@ func TestSendStreamsStdin(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), " : second\n") {
 		t.Errorf("second line missing:\n%s", out.String())
-	}
-}
-
-// waitFor polls cond until it holds, failing after 10 s. Used only where the
-// thing awaited gives no signal (output written by another goroutine).
-// Each show adds what it returns, at the time out, to the failure.
-func waitFor(t *testing.T, cond func() bool, what string, show ...func() string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			var b strings.Builder
-			for _, f := range show {
-				b.WriteString("\n" + f())
-			}
-			t.Fatalf("timed out waiting for %s%s", what, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -53,6 +55,7 @@ type serveCmd struct {
 
 	NoWeb bool `name:"no-web" help:"Do not serve the chat page (HTTP on the same port, for browsers), nor advertise it."`
 
+	ReadyFile   string `type:"path" placeholder:"PATH" help:"Once every listener is up (and the advertisement, if any, is on), write a small JSON object to PATH (atomically: it appears whole) with the address, port, key fingerprint and advertised name, for scripts and tests that wait for the server. Removed when the server stops."`
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
 }
 
@@ -139,6 +142,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		return err
 	}
 	addr := ln.Addr().(*net.TCPAddr)
+	var debugAddr string
 	if c.DebugListen != "" {
 		if err := checkHostPort(c.DebugListen, "--debug-listen"); err != nil {
 			_ = ln.Close()
@@ -149,11 +153,13 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			_ = ln.Close()
 			return listenError(c.DebugListen, err)
 		}
+		debugAddr = dln.Addr().String()
 		hs := serveDebug(dln, srv, log)
 		defer func() { _ = hs.Close() }()
 		log.Info().Str("debug_addr", dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
 	log.Info().Str("addr", addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")
+	ready := readyInfo{Addr: addr.String(), Port: addr.Port, DebugAddr: debugAddr, Fingerprint: st.id.Fingerprint.String()}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -165,14 +171,29 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if page != nil {
 		c.showPage(std, log, addr, adv)
 	}
-
-	select {
-	case err := <-errc:
-		if adv != nil {
-			_ = adv.Close()
+	var failed error // why serve stops on its own
+	if adv != nil {
+		s := adv.Service()
+		ready.Name, ready.Addrs = s.Instance, addrStrings(s.Addrs)
+	}
+	if c.ReadyFile != "" {
+		if err := writeReadyFile(c.ReadyFile, ready); err != nil {
+			failed = &cliError{code: exitFailure, err: fmt.Errorf("--ready-file: %w", err),
+				hint: "give a path in a directory that exists and that you may write to"}
+		} else {
+			defer func() { _ = os.Remove(c.ReadyFile) }()
 		}
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	}
+
+	if failed == nil {
+		select {
+		case err := <-errc:
+			if adv != nil {
+				_ = adv.Close()
+			}
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+		}
 	}
 
 	if adv != nil {
@@ -190,7 +211,42 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	}
 	<-errc
 	log.Info().Msg("stopped")
-	return nil
+	return failed
+}
+
+// readyInfo is what --ready-file holds.
+type readyInfo struct {
+	Addr        string   `json:"addr"`                 // the listening address, HOST:PORT
+	Port        int      `json:"port"`                 // its port
+	DebugAddr   string   `json:"debug_addr,omitempty"` // --debug-listen's address
+	Fingerprint string   `json:"fingerprint"`          // the server key's, as 'lanmsg id' prints it
+	Name        string   `json:"name,omitempty"`       // the instance name advertised on the LAN
+	Addrs       []string `json:"addrs,omitempty"`      // the addresses advertised
+}
+
+// writeReadyFile writes info to path atomically: into a temporary file in
+// the same directory, renamed over path, so that a reader never sees it
+// half written.
+func writeReadyFile(path string, info readyInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 // maxNameBytes is the longest --name: one DNS label.

@@ -18,11 +18,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/session/web"
 )
 
 // startWebServer starts a server with the chat page on 127.0.0.1.
-func startWebServer(t *testing.T, cfg session.Config) (*session.Server, string, *syncBuffer) {
+func startWebServer(t *testing.T, cfg session.Config) (*session.Server, string, *sessiontest.SyncBuffer) {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	page, err := web.New(&log, web.Options{Room: defaultRoom})
@@ -30,7 +31,7 @@ func startWebServer(t *testing.T, cfg session.Config) (*session.Server, string, 
 		t.Fatal(err)
 	}
 	cfg.Web = page
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	srv, err := session.NewServer(cfg, out, session.Text, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +178,12 @@ func TestWebPageChat(t *testing.T) {
 	joinPage(t, ann, url, "ann", "name")
 	joinPage(t, ben, url, "ben", "room") // Enter in the room field joins too
 	carl := startChat(t, refusingLAN{}, "--server", addr, "--as", "carl")
-	waitFor(t, func() bool { return strings.Contains(carl.out.String(), "* here: ") }, "carl to join")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("carl's screen:\n%s\nthe server's output:\n%s", carl.out.String(), out.String())
+		}
+	})
+	sessiontest.WaitFor(t, 10*time.Second, "carl to join", func() bool { return strings.Contains(carl.out.String(), "* here: ") })
 	here := carl.out.String()
 	if !strings.Contains(here, "ann (web)") || !strings.Contains(here, "ben (web)") {
 		t.Fatalf("carl does not see the page's participants marked as web:\n%s", here)
@@ -187,7 +193,7 @@ func TestWebPageChat(t *testing.T) {
 	// Page to page and page to chat.
 	runTab(t, ann, "ann sends", chromedp.SendKeys(chromedp.CSS(`input[name="text"]`), "hello from ann\r"))
 	runTab(t, ben, "ben gets ann's message", waitLine("hello from ann"))
-	waitFor(t, func() bool { return strings.Contains(carl.out.String(), "[ann (web)] hello from ann\n") }, "carl to get ann's message")
+	sessiontest.WaitFor(t, 10*time.Second, "carl to get ann's message", func() bool { return strings.Contains(carl.out.String(), "[ann (web)] hello from ann\n") })
 
 	// Chat to the pages.
 	carl.say(t, "hi from carl")
@@ -198,7 +204,7 @@ func TestWebPageChat(t *testing.T) {
 	const xss = `<img src=x onerror=alert(1)> and <script>alert(2)</script>`
 	runTab(t, ben, "ben sends markup", chromedp.SendKeys(chromedp.CSS(`input[name="text"]`), xss+"\r"))
 	runTab(t, ann, "ann gets the markup", waitLine(xss))
-	waitFor(t, func() bool { return strings.Contains(carl.out.String(), "[ben (web)] "+xss+"\n") }, "carl to get the markup", carl.out.String)
+	sessiontest.WaitFor(t, 10*time.Second, "carl to get the markup", func() bool { return strings.Contains(carl.out.String(), "[ben (web)] "+xss+"\n") })
 	elems := value[int](t, ann, `document.querySelectorAll("#log img, #log script, #log *[onerror]").length`)
 	last := value[string](t, ann, `document.querySelector("#log li:last-child").textContent`)
 	if elems != 0 || !strings.HasSuffix(last, "ben (web): "+xss) {
@@ -241,7 +247,7 @@ func TestWebPageChat(t *testing.T) {
 	}
 	// The server printed the page's messages like any other.
 	for _, m := range []string{" : hello from ann\n", " : " + xss + "\n"} {
-		waitFor(t, func() bool { return strings.Contains(out.String(), m) }, fmt.Sprintf("%q in the server's output", m), out.String)
+		sessiontest.WaitFor(t, 10*time.Second, fmt.Sprintf("%q in the server's output", m), func() bool { return strings.Contains(out.String(), m) })
 	}
 	webSessions := 0
 	for _, s := range srv.Sessions() {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +15,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/session/trust"
 	"github.com/lanmsg/lanmsg/session/web"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs a server with the chat page on 127.0.0.1.
-func start(t *testing.T, cfg session.Config) (*session.Server, string, *syncBuffer) {
+func start(t *testing.T, cfg session.Config) (*session.Server, string, *sessiontest.SyncBuffer) {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	page, err := web.New(&log, web.Options{})
@@ -47,7 +30,7 @@ func start(t *testing.T, cfg session.Config) (*session.Server, string, *syncBuff
 		t.Fatal(err)
 	}
 	cfg.Web = page
-	out := &syncBuffer{}
+	out := &sessiontest.SyncBuffer{}
 	srv, err := session.NewServer(cfg, out, session.Text, &log)
 	if err != nil {
 		t.Fatal(err)
