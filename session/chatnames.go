@@ -110,10 +110,10 @@ func (c *conn) chatName(want string, taken map[string]bool) string {
 		recorded, err := owners.Claim(n, key)
 		switch {
 		case err == nil && recorded:
-			c.srv.log.Info().Uint64(fieldSession, c.id).Str("name", n).Str("client_key", key.String()).Msg("chat name now belongs to this key")
+			c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldName, n).Str(FieldClientKey, key.String()).Msg("chat name now belongs to this key")
 		case err != nil && !errors.Is(err, trust.ErrNameOwned):
 			// The file could not be written: the name is used, unrecorded.
-			c.srv.log.Warn().Err(err).Uint64(fieldSession, c.id).Str("name", n).Msg("could not record the chat name's owner")
+			c.srv.log.Warn().Err(err).Uint64(FieldSession, c.id).Str(FieldName, n).Msg("could not record the chat name's owner")
 			return nil
 		}
 		return err
@@ -124,7 +124,7 @@ func (c *conn) chatName(want string, taken map[string]bool) string {
 	}
 	name, refused := markedChatName(want, suffix, taken, owners, key, hasKey, claim)
 	if refused != nil {
-		c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str("given", name).AnErr("refused", refused).Msg("chat name refused by the name policy")
+		c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Str("given", name).AnErr("refused", refused).Msg("chat name refused by the name policy")
 	}
 	return name
 }

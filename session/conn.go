@@ -94,8 +94,8 @@ func newConn(s *Server, id uint64, nc net.Conn, host hostKey) *conn {
 func (c *conn) shedBudget() {
 	c.shed.Store(true)
 	close(c.cancel)
-	c.srv.log.Warn().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int64("held_bytes", c.acct.held.Load()).
-		Int64(fieldLimit, c.srv.budget.limit).Msg("memory budget exhausted: resetting the peer that holds the most (raise --memory-budget if this is legitimate load)")
+	c.srv.log.Warn().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Int64(FieldHeldBytes, c.acct.held.Load()).
+		Int64(FieldLimit, c.srv.budget.limit).Msg("memory budget exhausted: resetting the peer that holds the most (raise --memory-budget if this is legitimate load)")
 	c.stopping.Store(true)
 	if e := c.extSession(); e != nil {
 		e.abandon()
@@ -396,9 +396,9 @@ func (c *conn) startExt(h Hello) {
 	} else {
 		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload})
 	}
-	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int("version", h.V)
+	ev := c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Int(FieldVersion, h.V)
 	if h.Chat {
-		ev.Str("name", c.ext.name).Msg("extended session: receipts and chat")
+		ev.Str(FieldName, c.ext.name).Msg("extended session: receipts and chat")
 	} else {
 		ev.Msg("extended session: receipts")
 	}

@@ -16,19 +16,6 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("session: server closed")
 
-// Log field names.
-const (
-	fieldSession  = "session"
-	fieldPeer     = "peer"
-	fieldActive   = "active"
-	fieldReason   = "reason"
-	fieldMessages = "messages"
-	fieldBytes    = "bytes"
-	fieldDuration = "duration"
-	fieldAddr     = "addr"
-	fieldLimit    = "limit"
-)
-
 // Server accepts sessions and writes the messages they carry to its output.
 type Server struct {
 	cfg    Config
@@ -227,7 +214,7 @@ func (s *Server) register(nc net.Conn, web bool) *conn {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	s.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Int(fieldActive, active).Msg("session opened")
+	s.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Int(FieldActive, active).Msg("session opened")
 	return c
 }
 
@@ -249,9 +236,9 @@ func (s *Server) end(c *conn, active int, reason string, err error) {
 	if err != nil {
 		ev = s.log.Warn().Err(err)
 	}
-	ev.Uint64(fieldSession, c.id).Str(fieldPeer, c.peer).Str(fieldReason, reason).
-		Int64(fieldMessages, c.messages.Load()).Int64(fieldBytes, c.bytes.Load()).
-		Str(fieldDuration, time.Since(c.start).Round(time.Microsecond).String()).Int(fieldActive, active).Msg("session closed")
+	ev.Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Str(FieldReason, reason).
+		Int64(FieldMessages, c.messages.Load()).Int64(FieldBytes, c.bytes.Load()).
+		Str(FieldDuration, time.Since(c.start).Round(time.Microsecond).String()).Int(FieldActive, active).Msg("session closed")
 	s.wg.Done()
 }
 
@@ -376,6 +363,6 @@ type refusalLog struct{ LogThrottle }
 
 func (r *refusalLog) note(log *zerolog.Logger, peer string, limit int, msg string) {
 	if n, ok := r.Allow(); ok {
-		log.Warn().Str(fieldPeer, peer).Int(fieldLimit, limit).Int("refused_since_last_log", n).Msg(msg)
+		log.Warn().Str(FieldPeer, peer).Int(FieldLimit, limit).Int(FieldRefused, n).Msg(msg)
 	}
 }

@@ -113,9 +113,9 @@ func (c *conn) negotiate() bool {
 	c.io = tc
 	c.tls = st
 	c.tlsp.Store(st)
-	ev := c.srv.log.Info().Uint64(fieldSession, c.id).Str(fieldPeer, c.peer)
+	ev := c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer)
 	if st.hasKey {
-		ev = ev.Str("client_key", st.client.String())
+		ev = ev.Str(FieldClientKey, st.client.String())
 	}
 	ev.Msg("TLS session")
 	return true

@@ -13,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/session"
 )
 
 // server is a `lanmsg serve` process started for a run.
@@ -70,19 +74,15 @@ func startProc(cmd *exec.Cmd, out string) (*server, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			s.Log.WriteString(line + "\n")
-			var ev struct {
-				Message   string `json:"message"`
-				Addr      string `json:"addr"`
-				DebugAddr string `json:"debug_addr"`
-			}
+			var ev map[string]any
 			if json.Unmarshal([]byte(line), &ev) != nil {
 				continue
 			}
-			if ev.DebugAddr != "" {
-				s.DebugAddr = ev.DebugAddr
+			if a, ok := ev[session.FieldDebugAddr].(string); ok && a != "" {
+				s.DebugAddr = a
 			}
-			if strings.HasPrefix(ev.Message, "lanmsg serving") {
-				s.Addr = ev.Addr
+			if msg, _ := ev[zerolog.MessageFieldName].(string); strings.HasPrefix(msg, "lanmsg serving") {
+				s.Addr, _ = ev[session.FieldAddr].(string)
 				ready <- nil
 			}
 		}

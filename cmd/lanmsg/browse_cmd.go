@@ -22,7 +22,7 @@ import (
 type browseCmd struct {
 	mdnsFlags
 	Timeout time.Duration `default:"1.5s" placeholder:"DURATION" help:"How long to look for servers. Default ${default}."`
-	JSON    bool          `help:"Print JSON Lines, one object per server: name, host, addrs, port, txt."`
+	JSON    bool          `help:"Print JSON Lines, one object per server: name, host, addrs, port, txt, trust (what your pins make of it)."`
 	Watch   bool          `help:"Follow the LAN until interrupted (Ctrl-C), instead of a snapshot: a line for each server as it appears (+), changes address, port or TXT (~) and leaves (-); with --json, an \"event\" field of add, change or remove. --timeout does not apply."`
 }
 
@@ -40,16 +40,21 @@ func (c *browseCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	known := browsePins(dir, log)
-	var seen []discovery.Service // for pinNote's conflicts
+	var seen []discovery.Service // for browseState's conflicts
 	n := 0
 	err = l.Browse(ctx, browseConfig(log, ifi), func(s discovery.Service) {
 		n++
+		st := browseState(known, seen, s)
+		seen = append(seen, s)
 		if c.JSON {
-			writeServiceJSON(std.out, s, "")
-		} else {
-			_, _ = fmt.Fprintln(std.out, serviceLine(s)+pinNote(known, seen, s))
-			seen = append(seen, s)
+			writeServiceJSON(std.out, s, "", st)
+			return
 		}
+		line := serviceLine(s)
+		if st != "" {
+			line += "  " + st.mark()
+		}
+		_, _ = fmt.Fprintln(std.out, line)
 	})
 	if err != nil {
 		return browseError(err)
@@ -68,7 +73,7 @@ func (c *browseCmd) watch(ctx context.Context, log *zerolog.Logger, std streams,
 	marks := map[discovery.EventKind]string{discovery.Added: "+", discovery.Changed: "~", discovery.Removed: "-"}
 	err := l.Watch(ctx, browseConfig(log, ifi), func(ev discovery.Event) {
 		if c.JSON {
-			writeServiceJSON(std.out, ev.Service, ev.Kind.String())
+			writeServiceJSON(std.out, ev.Service, ev.Kind.String(), "")
 		} else {
 			_, _ = fmt.Fprintln(std.out, marks[ev.Kind]+" "+serviceLine(ev.Service))
 		}
@@ -111,9 +116,12 @@ type serviceJSON struct {
 	Port  int               `json:"port"`
 	TXT   map[string]string `json:"txt"`
 	URL   string            `json:"url,omitempty"` // the chat page, if it has one
+	// Trust is what your pins make of the server (browse, not --watch):
+	// pinned, pinned-renamed, new, conflict-key, conflict-name or plain.
+	Trust trustState `json:"trust,omitempty"`
 }
 
-func writeServiceJSON(w io.Writer, s discovery.Service, event string) {
+func writeServiceJSON(w io.Writer, s discovery.Service, event string, st trustState) {
 	addrs := make([]string, len(s.Addrs))
 	for i, a := range s.Addrs {
 		addrs[i] = a.String()
@@ -122,7 +130,7 @@ func writeServiceJSON(w io.Writer, s discovery.Service, event string) {
 	if txt == nil {
 		txt = map[string]string{}
 	}
-	b, _ := json.Marshal(serviceJSON{Event: event, Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt, URL: pageURLOf(s)})
+	b, _ := json.Marshal(serviceJSON{Event: event, Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt, URL: pageURLOf(s), Trust: st})
 	_, _ = fmt.Fprintf(w, "%s\n", b)
 }
 

@@ -49,6 +49,9 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 			hint: "it may be an older lanmsg or another program; 'lanmsg send' still works with it"}
 	}
 	out := &chatPrinter{w: std.out, json: c.JSON}
+	if f, ok := std.out.(*os.File); ok && !c.JSON && isTerminal(f) {
+		out.width = terminalWidth(int(f.Fd()))
+	}
 	name := c.As
 	if name == "" {
 		name = defaultChatName()
@@ -61,7 +64,7 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		return err
 	}
 	w := cl.Welcome()
-	log.Info().Str("server", t.name).Str("addr", addr).Str("as", w.Name).Msg("joined the chat")
+	log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Str("as", w.Name).Msg("joined the chat")
 	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
 	interactive := isTerminal(std.in)
 	// The line editor when a person types and reads on a terminal; lines
@@ -192,6 +195,10 @@ type chatPrinter struct {
 	w     io.Writer
 	json  bool
 	names []string // who is in the room, for completion
+	// width tells how wide the terminal is, for chat to wrap its lines
+	// itself (chat_display.go); nil when the output is not a terminal.
+	width func() int
+	buf   []byte
 }
 
 // setWriter sends what is printed from now on to w.
@@ -253,7 +260,18 @@ func (p *chatPrinter) event(ev session.Event) {
 	default:
 		return
 	}
-	_, _ = fmt.Fprintln(p.w, line)
+	p.println(line)
+}
+
+// println prints one line of chat: on a terminal, wrapped by chat itself,
+// with its continuation rows indented; elsewhere, as one line.
+func (p *chatPrinter) println(line string) {
+	if p.width == nil {
+		_, _ = fmt.Fprintln(p.w, line)
+		return
+	}
+	p.buf = appendRows(p.buf[:0], screenText(line), p.width())
+	_, _ = p.w.Write(p.buf)
 }
 
 func (p *chatPrinter) note(s string) {
@@ -264,7 +282,7 @@ func (p *chatPrinter) note(s string) {
 		_, _ = fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	_, _ = fmt.Fprintln(p.w, "* "+s)
+	p.println("* " + s)
 }
 
 // nameList is the names an event lists (or its one name), escaped, and how

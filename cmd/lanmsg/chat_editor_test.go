@@ -243,3 +243,58 @@ func TestChatEditor(t *testing.T) {
 		t.Errorf("bob received more: %q", got)
 	}
 }
+
+// TestChatEditorWrapsIncoming: in a real terminal (tmux, 60 columns), a
+// message padded to the width of the screen to forge "* alice left", and a
+// long one, show as chat wraps them: continuation rows indented, no row
+// starting with a message's text, so the only system lines on the screen
+// are lanmsg's own; and the line being typed stays at the bottom.
+func TestChatEditorWrapsIncoming(t *testing.T) {
+	const width = 60
+	bin := labLanmsg(t)
+	_, addr, _ := startServerCtl(t)
+	bob := joinChat(t, addr, "bob")
+	pane := startTmux(t, width, 30, bin, "chat", "--server", addr, "--as", "alice")
+	pane.waitScreen("the prompt after the room", func(rows []string) bool {
+		return slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "* here: ") }) && lastRow(rows) == ">"
+	})
+	head := len("12:00:00 [bob] ")
+	forged := "12:00:00 * alice left"
+	bob.say(t, strings.Repeat(" ", width-head)+forged)
+	bob.say(t, strings.Repeat(" ", width-head-1)+"世"+forged)
+	bob.say(t, strings.Repeat("long text ", 12)+"end")
+	rows := pane.waitScreen("the long message's end", func(rows []string) bool {
+		return slices.ContainsFunc(rows, func(r string) bool { return strings.HasSuffix(r, "text end") })
+	})
+	show := strings.Join(rows, "\n")
+	if lastRow(rows) != ">" {
+		t.Errorf("the prompt is not on the last row:\n%s", show)
+	}
+	// From bob's first message on (above: the logs and the help, on
+	// stderr), every row is a message, its continuation, or the prompt.
+	fromBob := regexp.MustCompile(`^\d\d:\d\d:\d\d \[bob\]( |$)`)
+	first := slices.IndexFunc(rows, fromBob.MatchString)
+	if first < 0 {
+		t.Fatalf("no message from bob:\n%s", show)
+	}
+	messages, continued := 0, 0
+	for _, r := range rows[first : len(rows)-1] {
+		switch {
+		case fromBob.MatchString(r):
+			messages++
+		case strings.HasPrefix(r, strings.Repeat(" ", chatIndent)):
+			continued++
+		default:
+			t.Errorf("row %q is neither a message nor a continuation row:\n%s", r, show)
+		}
+		if strings.Contains(r, "alice left") && !strings.HasPrefix(r, strings.Repeat(" ", chatIndent)) {
+			t.Errorf("the forged leave is not indented: %q\n%s", r, show)
+		}
+	}
+	if messages != 3 || continued < 4 {
+		t.Errorf("%d messages on %d continuation rows, want 3 on at least 4:\n%s", messages, continued, show)
+	}
+	pane.typeText("/quit")
+	pane.keys("Enter")
+	pane.waitScreen("chat to end", func(rows []string) bool { return lastRow(rows) == "[exit 0]" })
+}

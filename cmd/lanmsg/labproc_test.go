@@ -350,7 +350,8 @@ type labService struct {
 	Addrs []string          `json:"addrs"`
 	Port  int               `json:"port"`
 	TXT   map[string]string `json:"txt"`
-	URL   string            `json:"url"` // the chat page's
+	URL   string            `json:"url"`   // the chat page's
+	Trust string            `json:"trust"` // what the host's pins make of it
 }
 
 // labBrowse runs 'lanmsg browse --json --timeout D' on host i, checks that it

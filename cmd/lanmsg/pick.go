@@ -368,7 +368,7 @@ func dialFirst(ctx context.Context, t target, cfg session.ClientConfig, log *zer
 				err:  fmt.Errorf("%s does not support receipts or chat: it did not answer the !HELLO that asks for them within %v, so it speaks only the tutorial's one-way protocol, has printed the !HELLO as a message, and nothing else was sent", who, cfg.ConfirmTimeout),
 				hint: "chat and receipts need a lanmsg server; 'lanmsg send' without --receipts works with this one"}
 		}
-		log.Debug().Err(err).Str("addr", ep).Msg("address did not answer; trying the next")
+		log.Debug().Err(err).Str(session.FieldAddr, ep).Msg("address did not answer; trying the next")
 		last = err
 	}
 	if last == nil {

@@ -118,19 +118,50 @@ func (f *trustFlags) trustedTarget(ctx context.Context, tf *targetFlags, log *ze
 // (or a look-alike) another server in the list claims with another key is
 // a conflict too.
 func (ct *clientTrust) mark(list []discovery.Service, s discovery.Service) string {
-	return withClaims(pinMark(ct.known, s), list, s)
+	return withClaims(pinState(ct.known, s), list, s).mark()
+}
+
+// trustState is what the pins make of a server found on the LAN: browse
+// and the picker show it as a mark, browse --json as the field "trust"
+// (README, "lanmsg browse").
+type trustState string
+
+const (
+	statePinned       trustState = "pinned"         // the key pinned for its name
+	stateRenamed      trustState = "pinned-renamed" // a pinned key, under another name
+	stateNew          trustState = "new"            // a key never used
+	stateKeyConflict  trustState = "conflict-key"   // not the key pinned for its name
+	stateNameConflict trustState = "conflict-name"  // not pinned, and another key claims its name
+	statePlain        trustState = "plain"          // advertises no key
+)
+
+// mark is how browse's text and the picker show the state.
+func (s trustState) mark() string {
+	switch s {
+	case statePinned:
+		return "[pinned]"
+	case stateRenamed:
+		return "[pinned, under another name]"
+	case stateKeyConflict:
+		return "[CONFLICT: not the pinned key]"
+	case stateNameConflict:
+		return conflictMark
+	case statePlain:
+		return "[no key: plain]"
+	}
+	return "[new]"
 }
 
 // conflictMark marks a server whose name another key claims.
 const conflictMark = "[CONFLICT: another key claims this name]"
 
-// withClaims turns the mark m of a server not pinned (new, no key) into a
+// withClaims turns the state st of a server not pinned (new, no key) into a
 // conflict when another server in list claims its name with another key.
-func withClaims(m string, list []discovery.Service, s discovery.Service) string {
-	if (m == "[new]" || m == "[no key: plain]") && claimedByOther(list, s) {
-		return conflictMark
+func withClaims(st trustState, list []discovery.Service, s discovery.Service) trustState {
+	if (st == stateNew || st == statePlain) && claimedByOther(list, s) {
+		return stateNameConflict
 	}
-	return m
+	return st
 }
 
 // claimedByOther reports whether a server in list other than s advertises
@@ -157,22 +188,22 @@ func claimedByOther(list []discovery.Service, s discovery.Service) bool {
 	return false
 }
 
-// pinMark says what the pins known make of a server found on the LAN, for
+// pinState says what the pins known make of a server found on the LAN, for
 // the picker and browse.
-func pinMark(known *trust.KnownServers, s discovery.Service) string {
+func pinState(known *trust.KnownServers, s discovery.Service) trustState {
 	fp, ok := advertisedKey(serviceTarget(s))
 	if !ok {
-		return "[no key: plain]"
+		return statePlain
 	}
 	switch known.Judge(s.Instance, fp).Verdict {
 	case trust.Pinned:
-		return "[pinned]"
+		return statePinned
 	case trust.Renamed:
-		return "[pinned, under another name]"
+		return stateRenamed
 	case trust.Conflict:
-		return "[CONFLICT: not the pinned key]"
+		return stateKeyConflict
 	}
-	return "[new]"
+	return stateNew
 }
 
 // isAddrTarget reports whether t is --server HOST:PORT (not found on the LAN).
@@ -463,7 +494,7 @@ func (ct *clientTrust) dialAddr(ctx context.Context, t target, cfg session.Clien
 		return nil, "", &cliError{code: exitIdentity, err: fmt.Errorf("%s does not speak TLS, and --require-tls is set: nothing was sent", addr),
 			hint: "it is the tutorial's server or an older lanmsg; leave out --require-tls to send to it in clear"}
 	}
-	log.Info().Str("addr", addr).Msg("the server does not speak TLS (the tutorial's server, or an older lanmsg): sending in clear")
+	log.Info().Str(session.FieldAddr, addr).Msg("the server does not speak TLS (the tutorial's server, or an older lanmsg): sending in clear")
 	return dialFirst(ctx, t, cfg, log)
 }
 
@@ -484,7 +515,7 @@ func (ct *clientTrust) pin(key, addr string, fp trust.Fingerprint, log *zerolog.
 			key, addr, fp, fp.ShortCode(), ct.known.Path())
 		return
 	}
-	log.Info().Str("server", key).Str("key", fp.String()).Msg("a known key under a new name or address: pinned under it too")
+	log.Info().Str(session.FieldServer, key).Str(session.FieldKey, fp.String()).Msg("a known key under a new name or address: pinned under it too")
 }
 
 // withReceipts opens the two-way extension, which every server that speaks
@@ -520,12 +551,12 @@ func browsePins(dir configDir, log *zerolog.Logger) *trust.KnownServers {
 	return known
 }
 
-// pinNote is the mark browse appends to a server's line: what the pins make
-// of it, or a conflict when a server listed before it claims its name (or a
-// look-alike) with another key.
-func pinNote(known *trust.KnownServers, seen []discovery.Service, s discovery.Service) string {
+// browseState is what browse says of s: what the pins make of it, or a
+// conflict when a server listed before it claims its name (or a look-alike)
+// with another key; "" without pins.
+func browseState(known *trust.KnownServers, seen []discovery.Service, s discovery.Service) trustState {
 	if known == nil {
 		return ""
 	}
-	return "  " + withClaims(pinMark(known, s), seen, s)
+	return withClaims(pinState(known, s), seen, s)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -332,6 +333,29 @@ func TestPinMarks(t *testing.T) {
 	for i, l := range lines {
 		if !strings.HasSuffix(l, "  "+want[i]) {
 			t.Errorf("browse line %q, want it marked %s", l, want[i])
+		}
+	}
+
+	// browse --json carries the same, in the field "trust".
+	wantJSON := []string{"pinned", "conflict-key", "new", "pinned-renamed", "plain", "conflict-name"}
+	code, out, stderr = runFake(t, &fakeLAN{services: services}, "", "--config-dir", dir, "browse", "--json", "--timeout", "100ms")
+	if code != 0 {
+		t.Fatalf("browse --json: exit %d:\n%s", code, stderr)
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(wantJSON) {
+		t.Fatalf("browse --json listed %d lines, want %d:\n%s", len(lines), len(wantJSON), out)
+	}
+	for i, l := range lines {
+		var s struct {
+			Name  string `json:"name"`
+			Trust string `json:"trust"`
+		}
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatalf("browse --json printed %q: %v", l, err)
+		}
+		if s.Name != services[i].Instance || s.Trust != wantJSON[i] {
+			t.Errorf("browse --json: %s, want %q with trust %q", l, services[i].Instance, wantJSON[i])
 		}
 	}
 

@@ -40,14 +40,14 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if c.Receipts && !t.extended {
 		// Nothing says whether the server at --server has receipts until
 		// it answers the hello, which a plain server prints instead.
-		log.Warn().Str("server", t.name).Msg("--receipts: asking for receipts with a !HELLO handshake; a server without them (such as the tutorial's) prints it as a message, and send then stops without sending the messages")
+		log.Warn().Str(session.FieldServer, t.name).Msg("--receipts: asking for receipts with a !HELLO handshake; a server without them (such as the tutorial's) prints it as a message, and send then stops without sending the messages")
 	}
 	cl, addr, err := c.ct.dial(ctx, t, cfg, log)
 	if err != nil {
 		return err
 	}
 	if t.name != addr {
-		log.Info().Str("server", t.name).Str("addr", addr).Bool("receipts", cl.Extended()).Msg("sending")
+		log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Bool("receipts", cl.Extended()).Msg("sending")
 	}
 
 	var src session.Source
@@ -67,11 +67,11 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	var ie *session.InputError
 	switch {
 	case err == nil:
-		log.Info().Str("server", addr).Int("messages", rep.Sent).Msg("delivered, confirmed by the server")
+		log.Info().Str(session.FieldServer, addr).Int(session.FieldMessages, rep.Sent).Msg("delivered, confirmed by the server")
 		return nil
 	case errors.As(err, &ie):
 		if rep.Sent > 0 { // the error that follows names what was not sent
-			log.Info().Str("server", addr).Int("messages", rep.Sent).Msg("the messages before the one that stopped the input were delivered, confirmed by the server")
+			log.Info().Str(session.FieldServer, addr).Int(session.FieldMessages, rep.Sent).Msg("the messages before the one that stopped the input were delivered, confirmed by the server")
 		}
 		return inputError(ie, name)
 	case err == ctx.Err(): // Ctrl-C, SIGTERM

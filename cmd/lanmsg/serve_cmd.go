@@ -156,9 +156,9 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		debugAddr = dln.Addr().String()
 		hs := serveDebug(dln, srv, log)
 		defer func() { _ = hs.Close() }()
-		log.Info().Str("debug_addr", dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
+		log.Info().Str(session.FieldDebugAddr, dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
-	log.Info().Str("addr", addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")
+	log.Info().Str(session.FieldAddr, addr.String()).Str("format", c.Format).Msg("lanmsg serving; stop with Ctrl-C")
 	ready := readyInfo{Addr: addr.String(), Port: addr.Port, DebugAddr: debugAddr, Fingerprint: st.id.Fingerprint.String()}
 
 	errc := make(chan error, 1)
@@ -271,7 +271,7 @@ func limitMemory(budget int64, log *zerolog.Logger) {
 	}
 	limit := 2*budget + 64<<20
 	debug.SetMemoryLimit(limit)
-	log.Debug().Int64("bytes", limit).Msg("Go memory limit set from --memory-budget")
+	log.Debug().Int64(session.FieldBytes, limit).Msg("Go memory limit set from --memory-budget")
 }
 
 // listen opens the listening socket. Without --listen it takes port 5050 on
@@ -367,7 +367,7 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
-			log.Warn().Str("addr", bound.String()).Msg("listening on a loopback address only, which other machines cannot reach: not advertising on the LAN")
+			log.Warn().Str(session.FieldAddr, bound.String()).Msg("listening on a loopback address only, which other machines cannot reach: not advertising on the LAN")
 			return nil
 		}
 		if len(addrs) == 0 {
@@ -399,7 +399,7 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 		return nil
 	}
 	s := adv.Service()
-	log.Info().Str("name", s.Instance).Str("host", s.Host).Strs("addrs", addrStrings(s.Addrs)).Int("port", s.Port).
+	log.Info().Str(session.FieldName, s.Instance).Str("host", s.Host).Strs("addrs", addrStrings(s.Addrs)).Int("port", s.Port).
 		Msg("advertising on the LAN as " + discovery.ServiceType)
 	return adv
 }

@@ -51,7 +51,7 @@ func (c *serveCmd) setupTLS(dir configDir, cfg *session.Config, log *zerolog.Log
 	cfg.ChatNames = owners
 	cfg.TLS = trust.ServerConfig(cert, verify)
 	cfg.TLSOnly = c.TLSOnly
-	ev := log.Info().Str("key", id.Fingerprint.String()).Str("code", id.Fingerprint.ShortCode()).Str("config_dir", id.Dir)
+	ev := log.Info().Str(session.FieldKey, id.Fingerprint.String()).Str("code", id.Fingerprint.ShortCode()).Str("config_dir", id.Dir)
 	if id.Created {
 		ev.Msg("made a new key for this server (clients pin it on first contact)")
 	} else {
@@ -133,7 +133,7 @@ func (d *deniedLog) note(log *zerolog.Logger, fp trust.Fingerprint, ok bool) {
 	if ok {
 		key = fp.String()
 	}
-	log.Warn().Str("client_key", key).Int("refused_since_last_log", n).Msg("client refused: its key is not in the --allow file (to let it in, add the line 'lanmsg id' prints on it)")
+	log.Warn().Str(session.FieldClientKey, key).Int(session.FieldRefused, n).Msg("client refused: its key is not in the --allow file (to let it in, add the line 'lanmsg id' prints on it)")
 }
 
 // notAllowedHint is the hint for a client that a server's --allow refused:
