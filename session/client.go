@@ -124,7 +124,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: connect to %s: %w", addr, err)
 	}
-	var tc *tls.Conn
+	var tc *tlsConn
 	if cfg.TLS != nil {
 		if tc, err = handshake(ctx, nc, cfg); err != nil {
 			_ = nc.Close()
@@ -134,7 +134,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	var c *Client
 	if tc != nil {
 		c = NewClient(tc, cfg)
-		c.raw, c.tls = nc, tc
+		c.raw, c.tls = nc, tc.Conn
 	} else {
 		c = NewClient(nc, cfg)
 	}

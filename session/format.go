@@ -70,33 +70,27 @@ const hexDigits = "0123456789abcdef"
 // that it stays on one line and cannot drive a terminal.
 func AppendEscaped(dst, text []byte) []byte { return appendEscaped(dst, text) }
 
-// appendEscaped appends text escaped as described for Text.
-// dirty8 is non-zero unless all eight bytes of w are printable ASCII other
-// than a backslash: none below 0x20, none from 0x7f up, none '\\'. (It may
-// also be non-zero for some clean words, through a carry; the byte-by-byte
-// code then finds nothing to escape.)
+// dirty8 is non-zero exactly when some byte of w is not printable ASCII or is
+// a backslash: below 0x20, from 0x7f up, or '\\'. Each term sets the high bit
+// of a byte of that kind: w+1 for 0x7f to 0xfe, w-0x20 for those below 0x20
+// and from 0xa0 up (0xff among them), and (w^'\\')-1 for a backslash. A
+// carry or borrow can only start at such a byte, and only changes the bytes
+// above it, so the lowest one is always found and a clean word is never
+// taken for a dirty one.
 func dirty8(w uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	bs := w ^ (lo * '\\')
-	return ((w-lo*0x20)&^w | (w + lo) | w | (bs-lo)&^bs) & hi
+	return ((w + lo) | (w - lo*0x20) | ((w ^ (lo * '\\')) - lo)) & hi
 }
 
+// appendEscaped appends text escaped as described for Text.
 func appendEscaped(dst, text []byte) []byte {
 	start := 0
 	for i := 0; i < len(text); {
-		// Skip eight bytes at a time while they are printable ASCII and
-		// not a backslash (the usual case), as found by profiling: any
-		// byte below 0x20, from 0x7f up, or a backslash stops the skip,
-		// and the byte-by-byte code below deals with it.
-		// Thirty-two bytes a step while they are all clean, then eight.
-		for i+32 <= len(text) {
-			t := text[i : i+32]
-			if dirty8(binary.LittleEndian.Uint64(t))|dirty8(binary.LittleEndian.Uint64(t[8:]))|
-				dirty8(binary.LittleEndian.Uint64(t[16:]))|dirty8(binary.LittleEndian.Uint64(t[24:])) != 0 {
-				break
-			}
-			i += 32
-		}
+		// Skip clean text (printable ASCII but the backslash, the usual
+		// case) in blocks, then eight bytes at a time, as found by
+		// profiling: any byte below 0x20, from 0x7f up, or a backslash
+		// stops the skip, and the byte-by-byte code below deals with it.
+		i += cleanPrefix(text[i:])
 		for i+8 <= len(text) && dirty8(binary.LittleEndian.Uint64(text[i:])) == 0 {
 			i += 8
 		}

@@ -26,11 +26,16 @@ const (
 var errShed = errors.New("session: shed before its output was written")
 
 // output writes the sessions' batches to the server's output, in the order
-// they were handed over, from one goroutine that runs while there is
-// something to write: while it writes, sessions go on reading and
-// formatting, and it writes everything that gathered meanwhile in one call
-// (group commit). So a busy server makes a few large writes, not one per
-// input read. A write error is sticky: every later batch fails with it.
+// they were handed over. A batch handed over while the output is idle is
+// written at once by the session that hands it over, as a plain server
+// would: one session alone never waits for another goroutine, and its
+// bytes never cross to another core between formatting and writing. A batch
+// handed over while a write is under way is queued, and one goroutine
+// writes the queue until it is empty: while it writes, sessions go on
+// reading and formatting, and it writes everything that gathered meanwhile
+// in one call (group commit). So a busy server makes a few large writes,
+// not one per input read. A write error is sticky: every later batch fails
+// with it.
 type output struct {
 	w io.Writer
 
@@ -63,7 +68,8 @@ func newOutput(w io.Writer, limit int64) *output { return &output{w: w, limit: l
 // busy reports whether more output is pending than the output's limit.
 func (o *output) busy() bool { return o.pending.Load() > o.limit }
 
-// submit queues b to be written; c.written reports when it was.
+// submit writes b, or queues it to be written when a write is under way;
+// c.written reports when it was.
 func (o *output) submit(b *batch) error {
 	o.mu.Lock()
 	if o.err != nil {
@@ -71,12 +77,23 @@ func (o *output) submit(b *batch) error {
 		o.mu.Unlock()
 		return err
 	}
-	o.queue = append(o.queue, b)
 	o.pending.Add(int64(len(b.buf)))
-	start := !o.running
+	if o.running {
+		o.queue = append(o.queue, b)
+		o.mu.Unlock()
+		return nil
+	}
+	// Idle: write it here. Batches handed over meanwhile queue up behind
+	// it, and a goroutine takes them over once it is written.
 	o.running = true
 	o.mu.Unlock()
-	if start {
+	one, taken := [1]*batch{b}, [1]*batch{}
+	o.writeRound(one[:], taken[:0])
+	o.mu.Lock()
+	more := len(o.queue) > 0
+	o.running = more
+	o.mu.Unlock()
+	if more {
 		go o.run()
 	}
 	return nil
@@ -125,34 +142,43 @@ func (o *output) run() {
 		rest := copy(o.queue, o.queue[n:])
 		clear(o.queue[rest:])
 		o.queue = o.queue[:rest]
-		err := o.err
 		o.mu.Unlock()
 
-		taken = taken[:0]
-		for _, b := range round {
-			if b.c.acct.startWrite() {
-				taken = append(taken, b)
-			} else {
-				o.pending.Add(-int64(len(b.buf)))
-				b.c.written(b, errShed)
-			}
-		}
-		if err == nil {
-			err = o.write(taken)
-			if err != nil {
-				o.mu.Lock()
-				o.err = err
-				o.mu.Unlock()
-			}
-		}
-		for _, b := range taken {
-			o.pending.Add(-int64(len(b.buf)))
-			b.c.acct.endWrite()
-			b.c.written(b, err)
-		}
+		taken = o.writeRound(round, taken[:0])
 		clear(round)
 		clear(taken)
 	}
+}
+
+// writeRound writes the batches of one round, but for those of sessions shed
+// meanwhile, and reports each to its session. It returns taken, the batches
+// it wrote, appended to the slice given.
+func (o *output) writeRound(round, taken []*batch) []*batch {
+	for _, b := range round {
+		if b.c.acct.startWrite() {
+			taken = append(taken, b)
+		} else {
+			o.pending.Add(-int64(len(b.buf)))
+			b.c.written(b, errShed)
+		}
+	}
+	o.mu.Lock()
+	err := o.err
+	o.mu.Unlock()
+	if err == nil {
+		err = o.write(taken)
+		if err != nil {
+			o.mu.Lock()
+			o.err = err
+			o.mu.Unlock()
+		}
+	}
+	for _, b := range taken {
+		o.pending.Add(-int64(len(b.buf)))
+		b.c.acct.endWrite()
+		b.c.written(b, err)
+	}
+	return taken
 }
 
 // write writes the batches, gathering small ones into one call.

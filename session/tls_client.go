@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/lanmsg/lanmsg/session/trust"
@@ -20,7 +21,7 @@ import (
 var ErrNoTLS = errors.New("the server does not speak TLS")
 
 // handshake runs the client's TLS handshake over nc within the dial timeout.
-func handshake(ctx context.Context, nc net.Conn, cfg ClientConfig) (*tls.Conn, error) {
+func handshake(ctx context.Context, nc net.Conn, cfg ClientConfig) (*tlsConn, error) {
 	start := time.Now()
 	wc := &watchConn{Conn: nc}
 	deadline := start.Add(cfg.DialTimeout)
@@ -28,12 +29,13 @@ func handshake(ctx context.Context, nc net.Conn, cfg ClientConfig) (*tls.Conn, e
 		wc.then = deadline
 		deadline = start.Add(cfg.TLSProbe)
 	}
-	tc := tls.Client(wc, cfg.TLS)
+	cc := &corkConn{Conn: wc}
+	tc := tls.Client(cc, cfg.TLS)
 	_ = nc.SetDeadline(deadline)
 	err := tc.HandshakeContext(ctx)
 	_ = nc.SetDeadline(time.Time{})
 	if err == nil {
-		return tc, nil
+		return &tlsConn{Conn: tc, cork: cc}, nil
 	}
 	if !wc.got || !trust.IsTLSRecord(wc.first) && wc.first != recordAlert {
 		return nil, fmt.Errorf("%w (%w)", ErrNoTLS, err)
@@ -63,4 +65,71 @@ func (w *watchConn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// tlsConn is the client's TLS connection. A Write sends its records in one
+// write to the TCP connection, instead of one each: the client writes its
+// frames 64 KiB at a time, which TLS cuts into records of 16 KiB.
+type tlsConn struct {
+	*tls.Conn
+	cork *corkConn
+}
+
+func (t *tlsConn) Write(p []byte) (int, error) {
+	_ = t.cork.setCorked(true) // corking sends nothing: no error
+	n, err := t.Conn.Write(p)
+	if ferr := t.cork.setCorked(false); err == nil && ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
+// corkSize bounds what a corkConn gathers: a client's flush (64 KiB) and
+// the records' overhead.
+const corkSize = 80 << 10
+
+// corkConn is the TCP connection under TLS. While corked, it gathers what
+// TLS writes (whole records, in order) and sends it when uncorked; writes
+// from another goroutine (a pong) meanwhile join the gathered records.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked || len(c.buf)+len(p) > corkSize {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if !c.corked || len(p) > corkSize {
+			return c.Conn.Write(p)
+		}
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// setCorked corks or uncorks the connection; uncorking sends what was
+// gathered, and returns the error of that write.
+func (c *corkConn) setCorked(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = on
+	if on {
+		return nil
+	}
+	return c.flush()
+}
+
+func (c *corkConn) flush() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
 }

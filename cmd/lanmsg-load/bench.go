@@ -57,6 +57,8 @@ type benchConfig struct {
 	noPython bool
 	dir      string
 	baseline string
+	loads    string
+	absolute bool
 }
 
 // load is one throughput scenario.
@@ -79,12 +81,14 @@ func runBench(args []string) error {
 	fs.IntVar(&c.runs, "runs", 5, "repetitions of each measurement (best and median are reported)")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions to hold open (0 skips)")
 	fs.IntVar(&c.lines, "lines", 300000, "stdin lines `lanmsg send` streams (0 skips the client figures)")
-	fs.IntVar(&c.oneshots, "oneshots", 20, "one-shot sends to time")
+	fs.IntVar(&c.oneshots, "oneshots", 20, "one-shot sends to time (0 skips)")
 	fs.Float64Var(&c.scale, "scale", 1, "multiply the throughput loads' message counts")
 	fs.StringVar(&c.gobench, "gobench", "", "`go test -bench` output to fold into the table")
 	fs.StringVar(&c.profile, "profile", "", "save a server CPU profile of each throughput load to this directory")
 	fs.IntVar(&c.profSecs, "profile-seconds", 3, "length of each profile")
 	fs.StringVar(&c.baseline, "baseline", "", "another lanmsg binary (an earlier version) to run the throughput loads against, for ratios in the same run")
+	fs.StringVar(&c.loads, "loads", "", "run only the throughput loads whose name contains this (e.g. \"4 KiB\"; empty: all)")
+	fs.BoolVar(&c.absolute, "absolute", true, "measure each throughput load alone before comparing it with the references")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,11 +111,17 @@ func runBench(args []string) error {
 		{"32 B x 50 conns", 50, 4000, 32},
 		{"4 KiB x 1 conn", 1, 20000, 4096},
 	}
+	loads = slices.DeleteFunc(loads, func(l load) bool { return !strings.Contains(l.name, c.loads) })
 	for i := range loads {
 		loads[i].msgs = max(1, int(float64(loads[i].msgs)*c.scale))
 	}
-	t.section("Server throughput (lanmsg serve, stdout to a file, text format)")
+	if c.absolute {
+		t.section("Server throughput (lanmsg serve, stdout to a file, text format)")
+	}
 	for _, l := range loads {
+		if !c.absolute {
+			break
+		}
 		lanmsgRes, err := benchLanmsgLoad(&c, l)
 		if err != nil {
 			return fmt.Errorf("%s: %w", l.name, err)
@@ -140,10 +150,15 @@ func runBench(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s against the references: %w", l.name, err)
 		}
+		// CPU per message: less at the mercy of a busy machine than time.
+		perMsg := func(r *result) float64 {
+			return float64(r.cpu.Microseconds()) / float64(len(r.times)*l.total())
+		}
 		row := []string{l.name, fmt.Sprintf("%s msgs/s", si(float64(l.total())/rs[0].median().Seconds())),
-			fmt.Sprintf("sink %s msgs/s: %.2fx", si(float64(l.total())/rs[1].median().Seconds()), rs[1].median().Seconds()/rs[0].median().Seconds())}
+			fmt.Sprintf("sink %s msgs/s: %.2fx", si(float64(l.total())/rs[1].median().Seconds()), rs[1].median().Seconds()/rs[0].median().Seconds()),
+			fmt.Sprintf("server CPU %.2f µs/msg, sink %.2f", perMsg(rs[0]), perMsg(rs[1]))}
 		if c.baseline != "" {
-			row = append(row, fmt.Sprintf("%s %s msgs/s: %.2fx", filepath.Base(c.baseline), si(float64(l.total())/rs[2].median().Seconds()), rs[2].median().Seconds()/rs[0].median().Seconds()))
+			row = append(row, fmt.Sprintf("%s %s msgs/s: %.2fx; CPU %.2f µs/msg", filepath.Base(c.baseline), si(float64(l.total())/rs[2].median().Seconds()), rs[2].median().Seconds()/rs[0].median().Seconds(), perMsg(rs[2])))
 		}
 		t.add(row...)
 	}
@@ -153,6 +168,9 @@ func runBench(args []string) error {
 		if err := benchStream(&c, t); err != nil {
 			return fmt.Errorf("send from stdin: %w", err)
 		}
+	}
+	if c.oneshots > 0 {
+		t.section("One-shot send (process start to exit)")
 		if err := benchOneShot(&c, t); err != nil {
 			return fmt.Errorf("one-shot send: %w", err)
 		}
@@ -638,48 +656,77 @@ func benchStreamRuns(c *benchConfig, in string, extra []string) (*streamResult, 
 }
 
 func benchOneShot(c *benchConfig, t *table) error {
-	out := filepath.Join(c.dir, "oneshot.out")
-	srv, err := startServer(c.bin, out)
+	// Both ends keep their keys and pins in a directory of the run's own,
+	// never in the user's config dir.
+	cfg, err := os.MkdirTemp(c.dir, "config")
 	if err != nil {
 		return err
 	}
-	defer func() { _ = os.Remove(out) }()
+	defer func() { _ = os.RemoveAll(cfg) }()
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+cfg)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	// lanmsg and the minimal client in turn, so that a busy moment of the
-	// machine falls on both alike.
-	var ds, refs []time.Duration
-	for range c.oneshots {
-		for _, cmd := range []*exec.Cmd{
-			exec.Command(c.bin, "send", "--server", srv.Addr, "hello"),
-			exec.Command(self, "oneshot", "-addr", srv.Addr, "hello"),
-		} {
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			start := time.Now()
-			if err := cmd.Run(); err != nil {
-				_, _ = srv.Stop()
-				return fmt.Errorf("%s: %w: %s", cmd.Args[0], err, stderr.String())
-			}
-			if cmd.Args[0] == c.bin {
-				ds = append(ds, time.Since(start))
-			} else {
-				refs = append(refs, time.Since(start))
+	for _, to := range []struct {
+		row   string
+		start func(out string) (*server, error)
+	}{
+		// A lanmsg server: send speaks TLS with it (after a first contact
+		// that pins its key, not timed).
+		{"send --server ADDR hello, TLS to lanmsg serve", func(out string) (*server, error) {
+			return startServerEnv(c.bin, out, env)
+		}},
+		// A plain server, as the tutorial's: send's TLS attempt is
+		// refused, and it sends in clear.
+		{"send --server ADDR hello, to a plain server (the sink)", startSink},
+	} {
+		out := filepath.Join(c.dir, "oneshot.out")
+		srv, err := to.start(out)
+		if err != nil {
+			return err
+		}
+		send := func() *exec.Cmd {
+			cmd := exec.Command(c.bin, "send", "--server", srv.Addr, "hello")
+			cmd.Env = env
+			return cmd
+		}
+		if err := send().Run(); err != nil { // the first contact
+			_, _ = srv.Stop()
+			return fmt.Errorf("first send: %w", err)
+		}
+		// lanmsg and the minimal client in turn, so that a busy moment of
+		// the machine falls on both alike.
+		var ds, refs []time.Duration
+		for range c.oneshots {
+			for _, cmd := range []*exec.Cmd{send(), exec.Command(self, "oneshot", "-addr", srv.Addr, "hello")} {
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				start := time.Now()
+				if err := cmd.Run(); err != nil {
+					_, _ = srv.Stop()
+					return fmt.Errorf("%s: %w: %s", cmd.Args[0], err, stderr.String())
+				}
+				if cmd.Args[0] == c.bin {
+					ds = append(ds, time.Since(start))
+				} else {
+					refs = append(refs, time.Since(start))
+				}
 			}
 		}
+		if _, err := srv.Stop(); err != nil {
+			return err
+		}
+		err = checkLines(out, 2*c.oneshots+1)
+		_ = os.Remove(out)
+		if err != nil {
+			return err
+		}
+		slices.Sort(ds)
+		slices.Sort(refs)
+		t.add(to.row, ms(ds[0]), ms(ds[len(ds)/2]), "",
+			fmt.Sprintf("%d runs; minimal Go client %s median: %.2fx", len(ds), ms(refs[len(refs)/2]), float64(ds[len(ds)/2])/float64(refs[len(refs)/2])))
 	}
-	if _, err := srv.Stop(); err != nil {
-		return err
-	}
-	if err := checkLines(out, 2*c.oneshots); err != nil {
-		return err
-	}
-	slices.Sort(ds)
-	slices.Sort(refs)
-	t.add("send --server ADDR hello (process start to exit)", ms(ds[0]), ms(ds[len(ds)/2]), "",
-		fmt.Sprintf("%d runs; minimal Go client %s median: %.2fx", len(ds), ms(refs[len(refs)/2]), float64(ds[len(ds)/2])/float64(refs[len(refs)/2])))
 	return nil
 }
 

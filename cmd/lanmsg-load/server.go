@@ -27,14 +27,39 @@ type server struct {
 	Out       string // the file its stdout goes to
 	logDone   chan struct{}
 	Log       strings.Builder // its stderr (JSON lines)
+	tmp       string          // a directory to remove when it stops
 }
 
 // startServer runs `BIN serve` on 127.0.0.1:0 without mDNS, with its debug
 // endpoint on loopback and stdout to the file out, plus any extra flags. It
 // returns once the server listens.
 func startServer(bin, out string, extra ...string) (*server, error) {
+	return startServerEnv(bin, out, nil, extra...)
+}
+
+// startServerEnv is startServer with the environment env. With env nil,
+// the server gets this process's environment and a config dir of its own
+// (its key, its data), removed when it stops: a benchmark never writes into
+// the user's.
+func startServerEnv(bin, out string, env []string, extra ...string) (*server, error) {
 	args := append([]string{"serve", "--no-advertise", "--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
-	return startProc(exec.Command(bin, args...), out)
+	cmd := exec.Command(bin, args...)
+	var tmp string
+	if env == nil {
+		var err error
+		if tmp, err = os.MkdirTemp("", "lanmsg-bench-config"); err != nil {
+			return nil, err
+		}
+		env = append(os.Environ(), "XDG_CONFIG_HOME="+tmp)
+	}
+	cmd.Env = env
+	s, err := startProc(cmd, out)
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	s.tmp = tmp
+	return s, nil
 }
 
 // startSink runs this program's sink mode (the benchmarks' reference) as a
@@ -114,7 +139,11 @@ func (s *server) Stop() (time.Duration, error) {
 	}
 	<-s.logDone
 	err := s.cmd.Wait()
-	return time.Since(start), err
+	took := time.Since(start)
+	if s.tmp != "" {
+		_ = os.RemoveAll(s.tmp)
+	}
+	return took, err
 }
 
 // State reads the server's /debug/state (gc=true runs a GC first).

@@ -43,6 +43,7 @@ func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http
 			"sessions":      len(sessions),
 			"heap_bytes":    ms.HeapAlloc,
 			"heap_objects":  ms.HeapObjects,
+			"stack_bytes":   ms.StackInuse,
 			"sys_bytes":     ms.Sys,
 			"total_alloc":   ms.TotalAlloc,
 			"live_messages": messages,

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -173,7 +174,17 @@ func idleRun(b *testing.B, bin string, n int, dial func(addr string, srvKey trus
 		}
 		rss = next
 	}
-	b.Logf("%d sessions (tls %v): RSS %.1f -> %.1f MiB, Go heap %.1f KiB/session", n, dial != nil,
-		float64(base)/(1<<20), float64(rss)/(1<<20), float64(count(state(true)["heap_bytes"]))/float64(n)/1024)
+	st := state(true)
+	b.Logf("%d sessions (tls %v): RSS %.1f -> %.1f MiB, Go heap %.1f KiB/session, goroutine stacks %.1f KiB/session", n, dial != nil,
+		float64(base)/(1<<20), float64(rss)/(1<<20), float64(count(st["heap_bytes"]))/float64(n)/1024, float64(count(st["stack_bytes"]))/float64(n)/1024)
+	if p := os.Getenv("LANMSG_IDLE_HEAPPROFILE"); p != "" {
+		resp, err := http.Get("http://" + debug + "/debug/pprof/heap")
+		if err == nil {
+			f, _ := os.Create(fmt.Sprintf("%s.%v", p, dial != nil))
+			_, _ = io.Copy(f, resp.Body)
+			_ = f.Close()
+			_ = resp.Body.Close()
+		}
+	}
 	return float64(rss-base) / float64(n)
 }
