@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,7 +60,8 @@ type ClientConfig struct {
 	// advertise the extension: a plain server takes it for a message.
 	Hello *Hello
 	// OnEvent receives an extended session's events other than receipts
-	// (chat messages, joins, leaves, who, errors), in order, from the
+	// and pings (in a chat session the welcome; chat messages, joins,
+	// leaves, who, history, direct messages, errors), in order, from the
 	// client's reader goroutine.
 	OnEvent func(Event)
 
@@ -189,6 +192,7 @@ func (c *Client) read(welcomed chan<- Event) {
 	limit := MaxEventSize(c.cfg.MaxPayload)
 	fr := transport.NewReader(c.nc, limit)
 	var members map[string]bool // the chat's participants, to announce each join once
+	welcomes := 0
 	for {
 		p, err := fr.ReadFrame()
 		if err != nil {
@@ -219,9 +223,14 @@ func (c *Client) read(welcomed chan<- Event) {
 			for _, n := range ev.Names {
 				members[n] = true
 			}
-			select {
-			case welcomed <- ev:
-			default:
+			// The first welcome answers the hello; later ones answer a
+			// !JOIN. In a chat session each goes to OnEvent too, before
+			// the history that follows it.
+			if c.cfg.OnEvent != nil && c.cfg.Hello.Chat {
+				c.cfg.OnEvent(ev)
+			}
+			if welcomes++; welcomes == 1 {
+				welcomed <- ev
 			}
 		case EventAck:
 			c.acked.Store(ev.N)
@@ -322,6 +331,31 @@ func (c *Client) Who() error {
 		return errors.New("session: who needs an extended session")
 	}
 	return c.writeErr(c.w.WriteFrame([]byte(whoRequest)))
+}
+
+// Join moves a chat session to another room; a welcome event answers
+// (version 3).
+func (c *Client) Join(room string) error { return c.control(joinPrefix + room) }
+
+// Rooms asks for the rooms and their member counts; an EventRooms answers.
+func (c *Client) Rooms() error { return c.control(roomsRequest) }
+
+// History asks for n more messages of the room before those shown; they
+// come as messages marked History, then an EventHistory.
+func (c *Client) History(n int) error { return c.control(historyPrefix + strconv.Itoa(n)) }
+
+// DirectMessage sends a direct message; an EventDelivered or EventQueued
+// with its ID answers, or an EventError.
+func (c *Client) DirectMessage(dm DirectMessage) error {
+	b, _ := json.Marshal(dm)
+	return c.control(dmPrefix + string(b))
+}
+
+func (c *Client) control(frame string) error {
+	if !c.ext {
+		return errors.New("session: " + strings.ToLower(strings.TrimPrefix(strings.Fields(frame)[0], "!")) + " needs an extended session")
+	}
+	return c.writeErr(c.w.WriteFrame([]byte(frame)))
 }
 
 // NewClient returns a client on an established connection.

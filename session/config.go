@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/trust"
 	"github.com/lanmsg/lanmsg/transport"
 )
@@ -34,6 +35,9 @@ const (
 	// DefaultPingInterval: the server pings chat participants this often,
 	// and drops one silent for two intervals.
 	DefaultPingInterval = 30 * time.Second
+	// DefaultMaxRooms: far more rooms than a LAN uses, few enough that
+	// their subscriptions and streams stay small.
+	DefaultMaxRooms = 256
 )
 
 // Config holds a server's limits. The zero value of a field means its
@@ -114,6 +118,21 @@ type Config struct {
 	// or a look-alike is given another. Nil: names are unique in the room
 	// only.
 	ChatNames *trust.NameOwners
+
+	// Bus, when set, carries the rooms: each room's messages are stored
+	// in it (history) and relayed to the room's members through one
+	// subscription per room; direct messages wait in it. Nil: rooms live
+	// in memory only, with no history and no direct messages.
+	Bus *rooms.Bus
+
+	// History is how many of a room's last messages a participant joining
+	// it is shown (with a Bus). Negative: none.
+	History int
+
+	// MaxRooms bounds the rooms the server keeps (each is a subscription
+	// and, with a Bus, a stream): a hello or !JOIN naming a new room past
+	// it is refused.
+	MaxRooms int
 }
 
 func (c Config) withDefaults() Config {
@@ -153,6 +172,12 @@ func (c Config) withDefaults() Config {
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
 	}
+	if c.History == 0 {
+		c.History = DefaultHistory
+	}
+	if c.MaxRooms == 0 {
+		c.MaxRooms = DefaultMaxRooms
+	}
 	return c
 }
 
@@ -177,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.SendQueue < 0 {
 		errs = append(errs, fmt.Errorf("send queue %d is negative", c.SendQueue))
+	}
+	if c.MaxRooms < 0 {
+		errs = append(errs, fmt.Errorf("max rooms %d is negative", c.MaxRooms))
 	}
 	if c.MaxSessions < 0 {
 		errs = append(errs, fmt.Errorf("max sessions %d is negative", c.MaxSessions))

@@ -77,6 +77,8 @@ func TestConfigDefaults(t *testing.T) {
 		MinRate:            DefaultMinRate,
 		MinRateWindow:      DefaultMinRateWindow,
 		PingInterval:       DefaultPingInterval,
+		History:            DefaultHistory,
+		MaxRooms:           DefaultMaxRooms,
 	}
 	if got := srv.Config(); got != want {
 		t.Errorf("Config() = %+v, want %+v", got, want)

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -190,6 +191,9 @@ func (c *conn) serve() {
 			if h, ok := parseHello(p); ok && (h.Chat || !c.web) {
 				c.startExt(h)
 				msg.Name = c.ext.name
+				if c.ext.room != nil {
+					msg.Room = c.ext.room.name
+				}
 				continue
 			}
 			if c.web {
@@ -209,14 +213,17 @@ func (c *conn) serve() {
 			// with one more "!".
 			if c.ext != nil {
 				if p = c.control(p); p == nil {
+					if c.ext.room != nil {
+						msg.Name, msg.Room = c.ext.name, c.ext.room.name // after a !JOIN
+					}
 					continue
 				}
 			}
 		}
 		msg.Time, msg.Text = c.lastRead, p
 		out.add(&msg)
-		if c.ext != nil && c.ext.hello.Chat {
-			c.srv.room.broadcast(messageEvent(c.ext.name, p, msg.Time), c.id)
+		if c.ext != nil && c.ext.room != nil {
+			c.post(p, msg.Time)
 		}
 		if out.full() && !writeOut() {
 			return
@@ -387,13 +394,37 @@ func (c *conn) startExt(h Hello) {
 	if c.shed.Load() {
 		c.ext.abandon() // shed before the session had its queue
 	}
-	if h.Chat {
-		want := truncateName(h.Name)
-		if want == "" {
-			want = c.peer
+	roomName, err := roomFor(h)
+	if err != nil {
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: err.Error(), Time: time.Now()})
+	}
+	want := truncateName(h.Name)
+	if want == "" {
+		want = c.peer
+	}
+	c.ext.want = want
+	switch {
+	case h.Chat && roomName != "":
+		c.joinRoom(roomName)
+		if c.ext.room == nil && roomName != rooms.DefaultRoom {
+			c.joinRoom(rooms.DefaultRoom) // refused (--max-rooms): the error said so
 		}
-		c.srv.room.join(c, want)
-	} else {
+		if c.ext.room == nil {
+			c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Name: want, Max: c.srv.cfg.MaxPayload, Time: time.Now()})
+		}
+		c.goOnline()
+	case roomName != "":
+		// Posting into a room without joining it (send --room): under a
+		// name the room could have given.
+		r, err := c.srv.room(roomName)
+		if err != nil {
+			c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: roomError(roomName, err), Time: time.Now()})
+		} else {
+			c.ext.name = c.chatName(want, nil)
+			c.ext.room = r
+		}
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload, Room: roomName, Name: c.ext.name})
+	default:
 		c.ext.sendOwn(c.srv.budget, Event{Type: EventWelcome, Max: c.srv.cfg.MaxPayload})
 	}
 	ev := c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Int(FieldVersion, h.V)
@@ -413,8 +444,13 @@ func (c *conn) control(p []byte) []byte {
 	case string(p) == pongFrame:
 		// Liveness: reading it was the point.
 	case string(p) == whoRequest:
-		names, more := listNames(c.srv.room.names())
-		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now()})
+		r := c.ext.room
+		if r == nil {
+			r, _ = c.srv.room(rooms.DefaultRoom)
+		}
+		names, more := listNames(r.names())
+		c.ext.sendOwn(c.srv.budget, Event{Type: EventWho, Names: names, More: more, Time: time.Now(), Room: r.name})
+	case c.ext.hello.V >= 3 && c.roomControl(p):
 	default:
 		c.ext.sendOwn(c.srv.budget, Event{Type: EventError, Text: "unknown control frame " + truncate(string(p), 40) + "; to send text starting with !, add one more ! in front", Time: time.Now()})
 	}
@@ -487,7 +523,10 @@ func (c *conn) finish(reason string, err error, graceful bool) {
 	active := c.srv.unregister(c)
 	if c.ext != nil {
 		if c.ext.hello.Chat {
-			c.srv.room.leave(c)
+			if c.ext.room != nil {
+				c.ext.room.leave(c)
+			}
+			c.goOffline()
 		}
 		wait := drainTimeout
 		if graceful {

@@ -40,19 +40,48 @@ const (
 	// "data" when that is shorter, joins and leaves batched in "names",
 	// and the server's payload limit in the welcome's "max". The server
 	// still serves version 1 clients as before: no pings, text always in
-	// "text", a batch of names joined into "name".
-	ProtocolVersion = 2
+	// "text", a batch of names joined into "name". Version 3 added rooms
+	// (the hello's "room", !JOIN, !ROOMS), history on join and !HISTORY,
+	// and direct messages (!DM); a version 2 client is in the default room
+	// and is sent no history.
+	ProtocolVersion = 3
 	// whoRequest asks for the list of chat participants.
 	whoRequest = "!WHO"
 	// pongFrame answers a ping.
 	pongFrame = "!PONG"
+	// joinPrefix moves a chat participant to another room: "!JOIN NAME".
+	joinPrefix = "!JOIN "
+	// roomsRequest asks for the rooms and their member counts.
+	roomsRequest = "!ROOMS"
+	// historyPrefix asks for N more messages before those shown:
+	// "!HISTORY N".
+	historyPrefix = "!HISTORY "
+	// dmPrefix sends a direct message: "!DM " and a DirectMessage in JSON.
+	dmPrefix = "!DM "
 )
+
+// DirectMessage is what a client's "!DM" frame carries.
+type DirectMessage struct {
+	To   string `json:"to"`           // the recipient's chat name
+	Text string `json:"text"`         // the message
+	ID   string `json:"id,omitempty"` // the client's reference, returned in "delivered" and "queued"
+}
+
+// RoomCount is a room and how many are in it, in a "rooms" event.
+type RoomCount struct {
+	Name    string `json:"name"`
+	Members int    `json:"members"`
+}
 
 // Hello is the client's opening of an extended session.
 type Hello struct {
 	V    int    `json:"v"`              // ProtocolVersion
 	Name string `json:"name,omitempty"` // display name, for chat
 	Chat bool   `json:"chat,omitempty"` // join the server's chat room
+	// Room (v3) is the room to join (chat) or to post every message into
+	// (not chat: send --room). Empty: the default room for chat, none
+	// otherwise.
+	Room string `json:"room,omitempty"`
 }
 
 // Event types, the "t" of an Event.
@@ -65,6 +94,12 @@ const (
 	EventWho     = "who"     // Names are in the chat
 	EventError   = "error"   // Text says what the server refused
 	EventPing    = "ping"    // the client must answer !PONG (chat liveness)
+	// Version 3.
+	EventHistory   = "history"   // the history just sent: N messages, More older ones
+	EventRooms     = "rooms"     // answer to !ROOMS: Rooms
+	EventDM        = "dm"        // a direct message: Name said Text to this participant
+	EventDelivered = "delivered" // the direct message ID to Name reached a session of theirs
+	EventQueued    = "queued"    // the direct message ID to Name waits until they connect
 )
 
 // Event is one server-to-client frame of an extended session.
@@ -83,6 +118,12 @@ type Event struct {
 	Names []string  `json:"names,omitempty"`
 	More  int       `json:"more,omitempty"` // names not listed in Names, to bound the event's size
 	Max   int       `json:"max,omitempty"`  // in the welcome: the server's largest message (its --max-payload)
+	// Version 3.
+	Room    string      `json:"room,omitempty"`    // the room a welcome, message, join, leave, who or history is about
+	Seq     uint64      `json:"seq,omitempty"`     // a message's number in its room (history)
+	History bool        `json:"history,omitempty"` // a message from the room's history
+	ID      string      `json:"id,omitempty"`      // a direct message's reference (the client's)
+	Rooms   []RoomCount `json:"rooms,omitempty"`   // in "rooms"
 }
 
 // v1 returns ev as a version 1 client understands it (see ProtocolVersion),

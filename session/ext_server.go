@@ -42,10 +42,14 @@ const (
 // Receipts are not queued: the writer sends the latest count, so a busy
 // session costs one receipt per write, not one per output batch.
 type extSession struct {
-	hello   Hello
-	name    string // display name in the chat room, unique there
-	acct    *account
-	timeout time.Duration
+	hello Hello
+	name  string // display name in the chat room, unique there
+	want  string // the name asked for, tried again in each room joined
+	// Used by the session goroutine, and by the room under its lock.
+	room       *room  // the room joined (chat) or posted into; nil: none
+	histBefore uint64 // the oldest message of room shown: !HISTORY pages back from it
+	acct       *account
+	timeout    time.Duration
 
 	mu      sync.Mutex
 	frames  []*sharedFrame

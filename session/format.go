@@ -15,6 +15,7 @@ type Message struct {
 	Session uint64    // session id, unique within the server's life
 	Peer    string    // the client's address, host:port
 	Name    string    // the sender's chat name, in a chat session
+	Room    string    // the room it was said in, if any
 	Text    []byte    // the payload as received
 }
 
@@ -29,8 +30,8 @@ const (
 	// \u00NN, and bytes that are not UTF-8 as U+FFFD.
 	Text Format = iota
 	// JSON renders one JSON object per line (JSON Lines) with the fields
-	// time (RFC 3339, nanoseconds), session, peer, name (chat sessions only)
-	// and text. Bytes that are not UTF-8 become U+FFFD.
+	// time (RFC 3339, nanoseconds), session, peer, name (chat sessions only),
+	// room (messages said in a room only) and text. Bytes that are not UTF-8 become U+FFFD.
 	JSON
 )
 
@@ -147,6 +148,10 @@ func appendJSON(dst []byte, m *Message) []byte {
 	if m.Name != "" {
 		dst = append(dst, `,"name":`...)
 		dst = appendJSONString(dst, []byte(m.Name))
+	}
+	if m.Room != "" {
+		dst = append(dst, `,"room":`...)
+		dst = appendJSONString(dst, []byte(m.Room))
 	}
 	dst = append(dst, `,"text":`...)
 	dst = appendJSONString(dst, m.Text)

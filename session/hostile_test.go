@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
@@ -75,9 +76,8 @@ func silentMembers(t *testing.T, ts *testServer, n int) []net.Conn {
 		pipes = append(pipes, cliSide)
 	}
 	sessiontest.WaitFor(t, 5*time.Second, "the members to join", func() bool {
-		ts.srv.room.mu.Lock()
-		defer ts.srv.room.mu.Unlock()
-		return len(ts.srv.room.members) == n
+		r, _ := ts.srv.room(rooms.DefaultRoom)
+		return r.count() == n
 	})
 	return pipes
 }

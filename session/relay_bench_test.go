@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // relayBench is one chat room on a loopback server: a sender and receivers
@@ -205,4 +209,125 @@ func BenchmarkRelayFanout(b *testing.B) {
 // sender that is faster than the relay; "dropped" > 0 says it does not.
 func BenchmarkRelayFanoutUnpaced(b *testing.B) {
 	runRelay(b, Config{}, 49, 0)
+}
+
+// BenchmarkRelayFanoutBus: BenchmarkRelayFanout with the room on the
+// message bus, history on: each message is stored in the room's stream and
+// relayed from its one subscription.
+func BenchmarkRelayFanoutBus(b *testing.B) {
+	runRelay(b, Config{Bus: benchBus(b)}, 49, 512)
+}
+
+// BenchmarkRoomSustained: one sender and one listener in a room with
+// history on, the sender paced only by the listener: messages stored and
+// relayed per second.
+func BenchmarkRoomSustained(b *testing.B) {
+	runRelay(b, Config{Bus: benchBus(b)}, 1, 4096)
+}
+
+func benchBus(b *testing.B) *rooms.Bus {
+	nop := zerolog.Nop()
+	bus, err := rooms.Start(rooms.Config{DataDir: b.TempDir(), Site: "0123456789abcdef", Log: &nop})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bus.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bus.Close() })
+	return bus
+}
+
+// BenchmarkNATSCoreFanout is the reference for BenchmarkRelayFanout: a
+// nats-server (listening on loopback, as a standalone one would) fanning
+// out core pub/sub messages of 32 bytes from one publisher to 49
+// subscribers, each on its own TCP connection, paced like the relay (at
+// most 512 messages ahead of the slowest subscriber).
+func BenchmarkNATSCoreFanout(b *testing.B) {
+	const receivers, window = 49, 512
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats-server not ready")
+	}
+	b.Cleanup(ns.Shutdown)
+	url := ns.ClientURL()
+	counts := make([]atomic.Int64, receivers)
+	target := int64(b.N)
+	var mu sync.Mutex
+	progress := sync.NewCond(&mu)
+	reached := make(chan struct{}, receivers)
+	for i := range receivers {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(nc.Close)
+		count := &counts[i]
+		if _, err := nc.Subscribe("room", func(*nats.Msg) {
+			n := count.Add(1)
+			if n == target {
+				reached <- struct{}{}
+			}
+			if n%progressEvery == 0 || n == target {
+				mu.Lock()
+				progress.Broadcast()
+				mu.Unlock()
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pub, err := nats.Connect(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pub.Close)
+	slowest := func() int64 {
+		low := target
+		for i := range counts {
+			low = min(low, counts[i].Load())
+		}
+		return low
+	}
+	msg := make([]byte, 0, 32)
+	b.SetBytes(32)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 1; i <= b.N; i++ {
+		msg = fmt.Appendf(msg[:0], "%032d", i)
+		if err := pub.Publish("room", msg); err != nil {
+			b.Fatal(err)
+		}
+		if i%(window/4) == 0 {
+			if err := pub.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			mu.Lock()
+			for slowest() < int64(i-window) {
+				progress.Wait()
+			}
+			mu.Unlock()
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	for range receivers {
+		select {
+		case <-reached:
+		case <-time.After(time.Minute):
+			b.Fatalf("the slowest subscriber has %d of %d messages after a minute", slowest(), b.N)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*receivers)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }

@@ -1,11 +1,13 @@
 package session
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/lanmsg/lanmsg/session/names"
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 const (
@@ -19,10 +21,19 @@ const (
 	maxListedBytes = 32 << 10
 )
 
-// room is the server's chat room: the extended sessions that joined it.
+// room is one chat room on this server: the extended sessions that joined
+// it. With a message bus, the room's messages reach it through one
+// subscription (relay), which fans each out to the members as one shared
+// frame; without one, a member's message is fanned out directly.
 type room struct {
+	name         string
+	srv          *Server
 	bud          *budget
 	pingInterval time.Duration
+
+	once    sync.Once
+	err     error  // the subscription could not be made
+	stopSub func() // ends the subscription
 
 	mu      sync.RWMutex
 	members map[uint64]*conn
@@ -31,6 +42,47 @@ type room struct {
 	presence []presenceChange
 	flush    *time.Timer
 	pinger   *time.Timer
+	lastSeq  uint64 // the last message relayed from the bus
+}
+
+// open subscribes the room to the bus, once.
+func (r *room) open() error {
+	r.once.Do(func() {
+		bus := r.srv.cfg.Bus
+		if bus == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), busWait)
+		defer cancel()
+		last, stop, err := bus.Subscribe(ctx, r.name, r.relay)
+		if err != nil {
+			r.err = err
+			r.srv.log.Error().Err(err).Str("room", r.name).Msg("cannot subscribe to the room on the message bus")
+			return
+		}
+		r.mu.Lock()
+		r.lastSeq, r.stopSub = last, stop
+		r.mu.Unlock()
+	})
+	return r.err
+}
+
+// relay fans a message from the bus out to the members, but not back to
+// the session that said it.
+func (r *room) relay(m rooms.Msg) {
+	ev := messageEvent(m.Name, m.Text, m.Time)
+	ev.Room = r.name
+	var except uint64
+	if m.Site == r.srv.cfg.Bus.Site() {
+		except = m.Session
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastSeq = m.Seq
+	if len(r.presence) > 0 {
+		r.announceLocked()
+	}
+	r.sendAllLocked(ev, except)
 }
 
 type presenceChange struct {
@@ -56,13 +108,60 @@ func (r *room) join(c *conn, want string) {
 	}
 	name := c.chatName(want, taken)
 	c.ext.name = name
+	c.ext.room = r
 	r.members[c.id] = c
 	names, more := listNames(r.namesLocked())
-	c.ext.sendOwn(r.bud, Event{Type: EventWelcome, Name: name, Names: names, More: more, Time: time.Now(), Max: c.srv.cfg.MaxPayload})
+	c.ext.sendOwn(r.bud, Event{Type: EventWelcome, Name: name, Names: names, More: more, Time: time.Now(), Max: c.srv.cfg.MaxPayload, Room: r.name})
+	// History goes before anything relayed after it: it is read while the
+	// relay waits for the lock, up to the last message relayed.
+	c.ext.histBefore = r.lastSeq + 1
+	if c.ext.hello.V >= 3 {
+		r.sendHistory(c, c.srv.cfg.History)
+	}
 	r.changedLocked(presenceChange{join: true, name: name, id: c.id})
 	if r.pinger == nil && r.pingInterval > 0 {
 		r.pinger = time.AfterFunc(r.pingInterval, r.ping)
 	}
+}
+
+// sendHistory sends c up to n messages of the room before the ones it was
+// shown, marked as history, and then a "history" event that counts them.
+// It stops early rather than send more than half the client's send queue.
+func (r *room) sendHistory(c *conn, n int) {
+	bus := r.srv.cfg.Bus
+	if bus == nil || n <= 0 || c.ext.histBefore <= 1 {
+		if n > 0 && c.ext.hello.V >= 3 {
+			c.ext.sendOwn(r.bud, Event{Type: EventHistory, Room: r.name, Time: time.Now()})
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), busWait)
+	defer cancel()
+	msgs, older, err := bus.History(ctx, r.name, n, c.ext.histBefore)
+	if err != nil {
+		r.srv.log.Warn().Err(err).Str("room", r.name).Msg("cannot read the room's history")
+		c.ext.sendOwn(r.bud, Event{Type: EventError, Text: "the room's history cannot be read now", Time: time.Now()})
+		return
+	}
+	// Keep the newest that fit in half the send queue.
+	size := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		size += len(msgs[i].Text)*4/3 + 256
+		if size > r.srv.cfg.SendQueue/2 {
+			older += uint64(i + 1)
+			msgs = msgs[i+1:]
+			break
+		}
+	}
+	for _, m := range msgs {
+		ev := messageEvent(m.Name, m.Text, m.Time)
+		ev.Room, ev.Seq, ev.History = r.name, m.Seq, true
+		c.ext.sendOwn(r.bud, ev)
+	}
+	if len(msgs) > 0 {
+		c.ext.histBefore = msgs[0].Seq
+	}
+	c.ext.sendOwn(r.bud, Event{Type: EventHistory, Room: r.name, N: int64(len(msgs)), More: int(older), Time: time.Now()})
 }
 
 // leave removes c; it reports whether c was a member.
@@ -189,10 +288,14 @@ func (r *room) ping() {
 	r.pinger.Reset(r.pingInterval)
 }
 
-// stop ends the room's timers, at shutdown.
+// stop ends the room's timers and subscription, at shutdown.
 func (r *room) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopSub != nil {
+		r.stopSub()
+		r.stopSub = nil
+	}
 	if r.pinger != nil {
 		r.pinger.Stop()
 		r.pinger = nil
@@ -201,6 +304,12 @@ func (r *room) stop() {
 		r.flush.Stop()
 		r.flush = nil
 	}
+}
+
+func (r *room) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.members)
 }
 
 func (r *room) names() []string {

@@ -37,7 +37,8 @@ type Server struct {
 	refusals refusalLog
 	hostLog  refusalLog
 	plainLog refusalLog // plain sessions refused by --tls-only
-	room     room
+	busLog   LogThrottle
+	rooms    roomSet
 }
 
 // hostKey is a client's address, without port or zone: the unit of
@@ -75,7 +76,9 @@ func NewServer(cfg Config, out io.Writer, format Format, log *zerolog.Logger) (*
 		budget:   newBudget(cfg.MemoryBudget),
 	}
 	s.budget.victims = s.accounts
-	s.room = room{bud: s.budget, pingInterval: cfg.PingInterval}
+	if cfg.Bus != nil {
+		cfg.Bus.OnDelivered(s.delivered)
+	}
 	return s, nil
 }
 
@@ -298,7 +301,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.interrupt()
 	}
 	s.mu.Unlock()
-	s.room.stop()
+	for _, r := range s.allRooms() {
+		r.stop()
+	}
 
 	done := make(chan struct{})
 	go func() {

@@ -419,17 +419,20 @@ func (s *advServer) stop() {
 
 // sendValid runs `lanmsg send` (the real client) with one unique message and
 // checks (a): it exits 0, confirmed, and the message is in the output.
-func (s *advServer) sendValid(tag string) {
+func (s *advServer) sendValid(tag string) (took time.Duration) {
 	t := s.t
 	t.Helper()
 	msg := fmt.Sprintf("valid %s %d", tag, time.Now().UnixNano())
+	start := time.Now()
 	code, stderr := advRunSend(t, 10*time.Second, nil, "--server", s.addr, msg)
+	took = time.Since(start) // exit 0 is the server's confirmation
 	if code != 0 {
 		t.Fatalf("lanmsg send after the attack exited %d:\n%s", code, stderr)
 	}
 	if !strings.Contains(s.output(), "] : "+msg+"\n") {
 		t.Fatalf("confirmed message %q not in the output", msg)
 	}
+	return took
 }
 
 // advRunSend runs `lanmsg send ARGS` with stdin from in (nil: empty) and a

@@ -18,23 +18,29 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 type chatCmd struct {
 	targetFlags
 	trustFlags
 	As   string `placeholder:"NAME" help:"Your name in the chat. Default: user@host."`
+	Room string `placeholder:"NAME" default:"general" help:"The room to join (1 to 32 of a-z, 0-9, - and _). Default ${default}, the room everyone is in unless they chose another."`
 	JSON bool   `help:"Print the chat as JSON Lines (t, name, text, time, names) instead of text."`
 	clientFlags
 }
 
-const chatHelp = "type a line to send it; /who lists who is here; /quit or Ctrl-D leaves; //text sends /text"
+const chatHelp = "type a line to send it; /who lists who is here; /join ROOM, /rooms; /msg NAME TEXT sends to one person; /history N shows more; /quit or Ctrl-D leaves; //text sends /text"
 
 // chatEditorHelp adds what the terminal's line editor does.
 const chatEditorHelp = chatHelp + "; Tab completes commands and names, the arrows recall lines"
 
 func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	if err := c.check(c.BrowseTimeout); err != nil {
+		return err
+	}
+	room, err := roomFlag(c.Room)
+	if err != nil {
 		return err
 	}
 	if err := c.loadTrust(dir, std.err); err != nil {
@@ -57,15 +63,14 @@ func (c *chatCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		name = defaultChatName()
 	}
 	cfg := c.clientConfig()
-	cfg.Hello = &session.Hello{Name: name, Chat: true}
+	cfg.Hello = &session.Hello{Name: name, Chat: true, Room: room}
 	cfg.OnEvent = out.event
 	cl, addr, err := c.ct.dial(ctx, t, cfg, log)
 	if err != nil {
 		return err
 	}
 	w := cl.Welcome()
-	log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Str("as", w.Name).Msg("joined the chat")
-	out.event(session.Event{Type: session.EventWho, Names: w.Names, Time: time.Now()})
+	log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Str("as", w.Name).Str("room", w.Room).Msg("joined the chat")
 	interactive := isTerminal(std.in)
 	// The line editor when a person types and reads on a terminal; lines
 	// of a stream otherwise (a pipe, a file, or output to a file or JSON
@@ -125,6 +130,7 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std
 		help = chatEditorHelp
 	}
 	opt := session.DeliverOptions{Chat: true}
+	dmID := 0
 	opt.Line = func(n int, line []byte) ([]byte, bool, error) {
 		switch cmd := string(bytes.TrimSpace(line)); {
 		case cmd == "":
@@ -133,6 +139,34 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std
 			return nil, false, io.EOF
 		case cmd == "/who":
 			return nil, false, cl.Who()
+		case cmd == "/rooms":
+			return nil, false, cl.Rooms()
+		case cmd == "/join" || strings.HasPrefix(cmd, "/join "):
+			r, err := rooms.RoomName(strings.TrimSpace(strings.TrimPrefix(cmd, "/join")))
+			if err != nil {
+				_, _ = fmt.Fprintf(errOut, "lanmsg: %s: %v; not joined\n", lineName(n), err)
+				return nil, false, nil
+			}
+			return nil, false, cl.Join(r)
+		case cmd == "/history" || strings.HasPrefix(cmd, "/history "):
+			arg := strings.TrimSpace(strings.TrimPrefix(cmd, "/history"))
+			k := session.DefaultHistory
+			if arg != "" {
+				var err error
+				if k, err = strconv.Atoi(arg); err != nil || k < 1 || k > session.MaxHistoryPage {
+					_, _ = fmt.Fprintf(errOut, "lanmsg: %s: /history takes a number of messages, 1 to %d\n", lineName(n), session.MaxHistoryPage)
+					return nil, false, nil
+				}
+			}
+			return nil, false, cl.History(k)
+		case cmd == "/msg" || strings.HasPrefix(cmd, "/msg "):
+			to, text, ok := splitMsg(strings.TrimPrefix(cmd, "/msg"))
+			if !ok {
+				_, _ = fmt.Fprintf(errOut, "lanmsg: %s: /msg NAME TEXT sends TEXT to NAME alone (a name with spaces in double quotes); not sent\n", lineName(n))
+				return nil, false, nil
+			}
+			dmID++
+			return nil, false, cl.DirectMessage(session.DirectMessage{To: to, Text: text, ID: strconv.Itoa(dmID)})
 		case cmd == "/help":
 			out.note(help)
 			return nil, false, nil
@@ -171,6 +205,35 @@ func (c *chatCmd) loop(ctx context.Context, cl *session.Client, addr string, std
 	}
 }
 
+// roomFlag checks a --room value.
+func roomFlag(s string) (string, error) {
+	if s == "" {
+		return rooms.DefaultRoom, nil
+	}
+	r, err := rooms.RoomName(s)
+	if err != nil {
+		return "", &cliError{code: exitUsage, err: fmt.Errorf("--room: %w", err), hint: "give a name such as general, alerts or build-1 (capitals are taken as small letters)"}
+	}
+	return r, nil
+}
+
+// splitMsg splits what follows /msg into the recipient's name, in double
+// quotes if it holds spaces, and the text.
+func splitMsg(s string) (to, text string, ok bool) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "\"") {
+		end := strings.IndexByte(s[1:], '"')
+		if end < 0 {
+			return "", "", false
+		}
+		to, text = s[1:1+end], s[2+end:]
+	} else {
+		to, text, _ = strings.Cut(s, " ")
+	}
+	text = strings.TrimSpace(text)
+	return to, text, to != "" && text != ""
+}
+
 // lineName names the chat's i-th line of input (from 1) in reports.
 func lineName(i int) string { return "line " + strconv.Itoa(i) }
 
@@ -195,6 +258,7 @@ type chatPrinter struct {
 	w     io.Writer
 	json  bool
 	names []string // who is in the room, for completion
+	room  string   // the room joined
 	// width tells how wide the terminal is, for chat to wrap its lines
 	// itself (chat_display.go); nil when the output is not a terminal.
 	width func() int
@@ -223,6 +287,20 @@ func (p *chatPrinter) event(ev session.Event) {
 	if ev.Name != "" {
 		named = append([]string{ev.Name}, ev.Names...)
 	}
+	if ev.Type == session.EventWelcome {
+		// Shown as who is here on joining, with the room.
+		// The room is named unless it is the default one on joining, so
+		// that chat in the room everyone is in looks as it always did.
+		named := ev.Room != "" && (p.room != "" || ev.Room != rooms.DefaultRoom)
+		p.room = ev.Room
+		ev = session.Event{Type: session.EventWho, Names: ev.Names, More: ev.More, Time: ev.Time, Room: ev.Room}
+		if named && !p.json {
+			p.println(ev.Time.Local().Format("15:04:05") + " * room " + esc(ev.Room))
+		}
+	}
+	if ev.Type == session.EventHistory && ev.N == 0 && ev.More == 0 {
+		return // nothing to show, nothing more to ask for
+	}
 	switch ev.Type {
 	case session.EventWho:
 		p.names = slices.Clone(ev.Names)
@@ -248,7 +326,29 @@ func (p *chatPrinter) event(ev session.Event) {
 	line := ev.Time.Local().Format("15:04:05") + " "
 	switch ev.Type {
 	case session.EventMessage:
+		if ev.History {
+			line = ev.Time.Local().Format("2006-01-02 15:04:05") + " (history) "
+		}
 		line += "[" + esc(ev.Name) + "] " + esc(ev.Text)
+	case session.EventHistory:
+		switch {
+		case ev.More > 0:
+			line += fmt.Sprintf("* %d messages of history above; %d older (/history N shows N more)", ev.N, ev.More)
+		default:
+			line += fmt.Sprintf("* %d messages of history above, the oldest kept", ev.N)
+		}
+	case session.EventRooms:
+		parts := make([]string, len(ev.Rooms))
+		for i, r := range ev.Rooms {
+			parts[i] = fmt.Sprintf("%s (%d)", esc(r.Name), r.Members)
+		}
+		line += "* rooms: " + strings.Join(parts, ", ")
+	case session.EventDM:
+		line += "[" + esc(ev.Name) + " to you] " + esc(ev.Text)
+	case session.EventDelivered:
+		line += "* delivered to " + esc(ev.Name)
+	case session.EventQueued:
+		line += "* " + esc(ev.Name) + " is offline; the message waits on the server until they connect"
 	case session.EventJoin:
 		line += "* " + nameList(ev) + " joined"
 	case session.EventLeave:

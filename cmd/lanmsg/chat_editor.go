@@ -16,7 +16,7 @@ import (
 )
 
 // chatCommands are the commands chat knows, for /help and Tab.
-var chatCommands = []string{"/help", "/quit", "/who"}
+var chatCommands = []string{"/help", "/history", "/join", "/msg", "/quit", "/rooms", "/who"}
 
 // lineEditor reads what the person types in chat, on a terminal, through
 // x/term's Terminal: a prompt, the line being typed, history (up and down

@@ -29,7 +29,7 @@ func TestChatPipeCommands(t *testing.T) {
 	if want := []string{"first", "/slash", "last"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("the server received %q, want %q", got, want)
 	}
-	if !strings.Contains(e.String(), "lanmsg: line 4: unknown command /qiut, not sent; the commands are /help, /quit, /who; to send a line starting with /, type it as //\n") {
+	if !strings.Contains(e.String(), "lanmsg: line 4: unknown command /qiut, not sent; the commands are /help, /history, /join, /msg, /quit, /rooms, /who; to send a line starting with /, type it as //\n") {
 		t.Errorf("stderr does not report the unknown command:\n%s", e.String())
 	}
 	if n := strings.Count(o.String(), "* here: script\n"); n != 2 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // serveDebug serves, on an address of the operator's choosing (loopback is
@@ -18,7 +20,9 @@ import (
 // GET /debug/state -> {"goroutines":..,"sessions":..,"heap_bytes":..,...}.
 // The adversarial tests use it to check that resources return to baseline,
 // and the benchmarks to profile.
-func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http.Server {
+//
+// links, if given, are listed under "links" (serve --link, --link-listen).
+func serveDebug(ln net.Listener, srv *session.Server, bus *rooms.Bus, log *zerolog.Logger, links ...*rooms.Links) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -37,6 +41,17 @@ func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http
 			messages += s.Messages
 			bytes += s.Bytes
 		}
+		var streams any
+		if bus != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			st, err := bus.Stats(ctx)
+			cancel()
+			if err != nil {
+				streams = err.Error()
+			} else {
+				streams = st
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"goroutines":    runtime.NumGoroutine(),
@@ -50,6 +65,9 @@ func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http
 			"live_bytes":    bytes,
 			"budget":        srv.Budget(),
 			"hosts":         srv.Hosts(),
+			"rooms":         srv.Rooms(),
+			"streams":       streams,
+			"links":         linkStates(links),
 		})
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -59,4 +77,13 @@ func serveDebug(ln net.Listener, srv *session.Server, log *zerolog.Logger) *http
 		}
 	}()
 	return hs
+}
+
+// linkStates lists the links for /debug/state: [] when there are none.
+func linkStates(links []*rooms.Links) []rooms.LinkState {
+	out := []rooms.LinkState{}
+	for _, l := range links {
+		out = append(out, l.State()...)
+	}
+	return out
 }

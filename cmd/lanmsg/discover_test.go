@@ -346,6 +346,11 @@ func serveInProcessDir(t *testing.T, l lan, cmd serveCmd, dir string) (addr stri
 	cmd.IdleTimeout, cmd.HeaderTimeout, cmd.ReadTimeout = time.Minute, time.Minute, time.Minute
 	cmd.SendTimeout, cmd.MaxSessionsPerHost, cmd.MemoryBudget = time.Minute, 8, 128<<20
 	cmd.MinRate, cmd.MinRateWindow, cmd.PingInterval = 1<<10, 10*time.Second, time.Minute
+	cmd.MaxRooms, cmd.History, cmd.RoomMaxMsgs, cmd.RoomMaxBytes, cmd.RoomMaxAge = 256, 20, 10000, 64<<20, time.Hour
+	cmd.DMMaxMsgs, cmd.DMMaxBytes, cmd.DMMaxAge = 100, 64<<20, time.Hour
+	if cmd.DataDir == "" {
+		cmd.DataDir = t.TempDir() // servers sharing a config dir here run at once
+	}
 	pr, pw := io.Pipe()
 	log := zerolog.New(pw)
 	ctx, cancel := context.WithCancel(t.Context())

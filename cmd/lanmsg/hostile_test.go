@@ -73,12 +73,13 @@ func hostileDial(t testing.TB, from, addr string) (*net.TCPConn, error) {
 }
 
 // timedValid runs a valid `lanmsg send` from 127.0.0.1 and checks that it
-// is confirmed within a second.
+// is confirmed within a second: from its start to its exit, which it makes
+// with status 0 only once the server has confirmed the message. (Finding
+// the message in the server's output afterwards is the test's own work, and
+// slow once the flood has printed many megabytes: it is not timed.)
 func (s *advServer) timedValid(tag string) time.Duration {
 	s.t.Helper()
-	start := time.Now()
-	s.sendValid(tag)
-	d := time.Since(start)
+	d := s.sendValid(tag)
 	if d > time.Second {
 		s.t.Errorf("a valid send %s took %v, want confirmed within 1s; server log:\n%s", tag, d, s.log.tail(30))
 	}

@@ -23,7 +23,7 @@ func TestLabDefaultPortTaken(t *testing.T) {
 	if first.ad.Port != defaultPort {
 		t.Fatalf("the first server advertises port %d, want %d", first.ad.Port, defaultPort)
 	}
-	second := startServe(t, lab, bin, 1, "porthost", "--name", "second")
+	second := startServe(t, lab, bin, 1, "porthost", "--name", "second", "--data-dir", t.TempDir())
 	warn := second.waitLine(procStderr, 10*time.Second, "a warning that port 5050 is in use", func(l string) bool {
 		return strings.Contains(l, "port 5050 is in use")
 	})

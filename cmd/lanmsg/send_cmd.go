@@ -18,13 +18,22 @@ type sendCmd struct {
 	targetFlags
 	Messages []string `arg:"" optional:"" name:"message" help:"Messages to send, one per argument. Without any, each line of stdin is one message, sent as it is read."`
 	trustFlags
-	Receipts bool `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
+	Room     string `placeholder:"NAME" help:"Also post each message into this chat room, as --as, for everyone in it to see (e.g. tail -f app.log | lanmsg send --room alerts). Needs a lanmsg server with rooms."`
+	As       string `placeholder:"NAME" help:"The name messages posted with --room carry. Default: user@host."`
+	Receipts bool   `help:"Ask the server to confirm each batch of messages, so that a failure names exactly the first message not delivered. Servers found on the LAN that support it are asked anyway; use this with --server for a lanmsg server."`
 	clientFlags
 }
 
 func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l lan, dir configDir) error {
 	if err := c.check(c.BrowseTimeout); err != nil {
 		return err
+	}
+	var room string
+	if c.Room != "" {
+		var err error
+		if room, err = roomFlag(c.Room); err != nil {
+			return err
+		}
 	}
 	if err := c.loadTrust(dir, std.err); err != nil {
 		return err
@@ -34,8 +43,14 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 		return err
 	}
 	cfg := c.clientConfig()
-	if t.extended || c.Receipts {
+	if t.extended || c.Receipts || room != "" {
 		cfg.Hello = &session.Hello{}
+	}
+	if room != "" {
+		cfg.Hello.Room, cfg.Hello.Name = room, c.As
+		if c.As == "" {
+			cfg.Hello.Name = defaultChatName()
+		}
 	}
 	if c.Receipts && !t.extended {
 		// Nothing says whether the server at --server has receipts until
@@ -46,8 +61,13 @@ func (c *sendCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l l
 	if err != nil {
 		return err
 	}
+	if room != "" && cl.Welcome().Room != room {
+		_ = cl.Abort()
+		return &cliError{code: exitFailure, err: fmt.Errorf("the server at %s has no chat rooms (it did not take room %s); nothing was sent", addr, room),
+			hint: "it is an older lanmsg; leave out --room to send to it"}
+	}
 	if t.name != addr {
-		log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Bool("receipts", cl.Extended()).Msg("sending")
+		log.Info().Str(session.FieldServer, t.name).Str(session.FieldAddr, addr).Bool("receipts", cl.Extended()).Str("room", room).Msg("sending")
 	}
 
 	var src session.Source

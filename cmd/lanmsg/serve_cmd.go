@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
+	"github.com/lanmsg/lanmsg/session/rooms"
 	"github.com/lanmsg/lanmsg/session/web"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
@@ -52,6 +53,9 @@ type serveCmd struct {
 
 	TLSOnly bool   `name:"tls-only" help:"Refuse plain (unencrypted) sessions, such as the tutorial's client's: only TLS sessions are served. Refusals are logged at most once a second."`
 	Allow   string `type:"path" placeholder:"FILE" help:"Let only the client keys listed in FILE (one fingerprint a line, as 'lanmsg id' prints it) connect over TLS. With --tls-only, nobody else at all."`
+
+	roomFlags
+	linkFlags
 
 	NoWeb bool `name:"no-web" help:"Do not serve the chat page (HTTP on the same port, for browsers), nor advertise it."`
 
@@ -106,6 +110,17 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return err
 	}
+	links, err := c.setupLinks(st.id, c.NATS, log)
+	if err != nil {
+		return err
+	}
+	c.configureServer = links.ConfigureServer
+	bus, err := c.startBus(dir, st.id.Fingerprint.ServerID(), int(c.MaxPayload), &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
+	defer links.Close() // before the bus's server goes
 	limitMemory(cfg.MemoryBudget, log)
 	advAddrs, err := parseAddrs(c.AdvertiseAddr)
 	if err != nil {
@@ -154,7 +169,7 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 			return listenError(c.DebugListen, err)
 		}
 		debugAddr = dln.Addr().String()
-		hs := serveDebug(dln, srv, log)
+		hs := serveDebug(dln, srv, bus, log, links)
 		defer func() { _ = hs.Close() }()
 		log.Info().Str(session.FieldDebugAddr, dln.Addr().String()).Msg("debug endpoints: /debug/pprof/, /debug/state")
 	}
@@ -164,14 +179,33 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	// Clients that know the address are served already (a chat waits for
+	// the bus); the LAN and the ready file learn of the server once the
+	// bus is up and the default room open.
+	var failed error // why serve stops on its own
+	select {
+	case <-bus.Ready():
+		if err := bus.Err(); err != nil {
+			failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+		} else {
+			if err := srv.OpenRoom(rooms.DefaultRoom); err != nil {
+				log.Error().Err(err).Msg("cannot open the default room")
+			}
+			if err := bus.StartLinks(ctx, links); err != nil {
+				log.Error().Err(err).Msg("links to other sites could not start; rooms are this site's only")
+			}
+			ready.LinkAddr = links.ListenAddr()
+		}
+	case <-ctx.Done():
+	}
+
 	var adv advertisement
-	if !c.NoAdvertise {
+	if !c.NoAdvertise && failed == nil {
 		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st, page != nil)
 	}
-	if page != nil {
+	if page != nil && failed == nil {
 		c.showPage(std, log, addr, adv)
 	}
-	var failed error // why serve stops on its own
 	if adv != nil {
 		s := adv.Service()
 		ready.Name, ready.Addrs = s.Instance, addrStrings(s.Addrs)
@@ -185,14 +219,23 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 		}
 	}
 
-	if failed == nil {
+	// Serve until a signal, or until the bus fails to start.
+	busReady := bus.Ready()
+	for running := failed == nil; running; {
 		select {
 		case err := <-errc:
 			if adv != nil {
 				_ = adv.Close()
 			}
 			return fmt.Errorf("serve: %w", err)
+		case <-busReady:
+			busReady = nil
+			if err := bus.Err(); err != nil {
+				failed = &cliError{code: exitFailure, err: err, hint: busHint(c.NATS)}
+				running = false
+			}
 		case <-ctx.Done():
+			running = false
 		}
 	}
 
@@ -219,6 +262,7 @@ type readyInfo struct {
 	Addr        string   `json:"addr"`                 // the listening address, HOST:PORT
 	Port        int      `json:"port"`                 // its port
 	DebugAddr   string   `json:"debug_addr,omitempty"` // --debug-listen's address
+	LinkAddr    string   `json:"link_addr,omitempty"`  // --link-listen's address
 	Fingerprint string   `json:"fingerprint"`          // the server key's, as 'lanmsg id' prints it
 	Name        string   `json:"name,omitempty"`       // the instance name advertised on the LAN
 	Addrs       []string `json:"addrs,omitempty"`      // the addresses advertised

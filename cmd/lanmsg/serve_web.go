@@ -7,11 +7,13 @@ import (
 
 	"github.com/rs/zerolog"
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/lanmsg/lanmsg/session/rooms"
 )
 
 // defaultRoom is the room the chat page's room field shows: the one
-// `lanmsg chat` joins ("": the server's one room).
-const defaultRoom = ""
+// `lanmsg chat` joins.
+const defaultRoom = rooms.DefaultRoom
 
 // showPage logs the chat page's URL and, when stderr is a terminal, draws
 // it as a QR code there, for a phone to scan.

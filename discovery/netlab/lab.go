@@ -153,6 +153,31 @@ func (l *Lab) Connect(i int, ifname, br, prefix string) {
 	l.ip("-n", l.Host(i), "link", "set", ifname, "up")
 }
 
+// Rebridge moves host i's eth0 to the LAN of bridge br (created in the switch namespace if
+// need be): with it, one lab holds several LANs that see nothing of each other, such as two
+// sites, each with its own server and users, whose servers are then linked over a third
+// bridge (Connect).
+func (l *Lab) Rebridge(i int, br string) {
+	l.t.Helper()
+	sw := l.prefix + "-sw"
+	if exec.Command("ip", "-n", sw, "link", "show", br).Run() != nil {
+		l.ip("-n", sw, "link", "add", br, "type", "bridge")
+		l.ip("-n", sw, "link", "set", br, "up")
+	}
+	l.ip("-n", sw, "link", "set", "p"+strconv.Itoa(i), "master", br)
+}
+
+// SetLink takes host i's interface ifname down, or brings it back up: the cable pulled and
+// plugged in again. Connections over it are not closed; they stall, as on a real outage.
+func (l *Lab) SetLink(i int, ifname string, up bool) {
+	l.t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	l.ip("-n", l.Host(i), "link", "set", ifname, state)
+}
+
 // Unplug removes interface ifname from host i.
 func (l *Lab) Unplug(i int, ifname string) {
 	l.t.Helper()

@@ -92,7 +92,7 @@ func TestWSConnReadMakesFrames(t *testing.T) {
 	for i, want := range payloads {
 		got, err := r.ReadFrame()
 		if err != nil || string(got) != want {
-			t.Fatalf("frame %d: %q, %v; want %d bytes", i, len(got), err, len(want))
+			t.Fatalf("frame %d: %d bytes, %v; want %d", i, len(got), err, len(want))
 		}
 	}
 }
