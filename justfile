@@ -41,6 +41,7 @@ bench: build
     go test -run='^$' -bench='^BenchmarkOneShotSend$' -benchtime=20x ./cmd/lanmsg/ >> bin/gobench.txt || (cat bin/gobench.txt; exit 1)
     cat bin/gobench.txt
     bin/lanmsg-load bench -bin bin/lanmsg -gobench bin/gobench.txt
+    bin/lanmsg-load webroom -bin bin/lanmsg
 
 # Vet (tests included) and build the binaries for windows, darwin and freebsd, amd64 and arm64.
 cross:

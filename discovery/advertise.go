@@ -27,10 +27,19 @@ type AdvertiseConfig struct {
 	Port     int               // required
 	Addrs    []netip.Addr      // override (--advertise-addr), the same on every interface; if empty: each interface's own
 	TXT      map[string]string // caller's extra TXT keys; "v" is set by Advertise, and "id" unless the caller gives one
+	// Also lists other service types to advertise under the same instance name, host and port
+	// (the chat page's _http._tcp). They are probed and renamed together with the instance.
+	Also []AlsoService
 	// Interfaces restricts mDNS to these interfaces (by name); empty: every interface that is
 	// up and multicast-capable, followed as they come and go.
 	Interfaces []string
 	Log        *zerolog.Logger // required: renames and reclaims at warn, interface changes at info, packets at debug
+}
+
+// AlsoService is another service type advertised beside ServiceType (AdvertiseConfig.Also).
+type AlsoService struct {
+	Type string            // e.g. HTTPServiceType
+	TXT  map[string]string // its TXT keys, as given
 }
 
 // Advertiser is a running advertisement. Close withdraws it.
@@ -132,8 +141,15 @@ func engineConfigFor(cfg AdvertiseConfig) (engineConfig, error) {
 	if txt["id"] == "" {
 		txt["id"] = hex.EncodeToString(idb[:])
 	}
+	var also []alsoService
+	for _, a := range cfg.Also {
+		if !validServiceType(a.Type) || a.Type == ServiceType {
+			return engineConfig{}, fmt.Errorf("discovery: advertise: invalid service type %q", a.Type)
+		}
+		also = append(also, alsoService{fqdn: a.Type + "." + domain, txt: formatTXT(a.TXT)})
+	}
 	return engineConfig{instance: truncateLabel(instance, maxLabel), host: hostLabel, port: uint16(cfg.Port),
-		txt: formatTXT(txt), addrs: sortAddrs(cfg.Addrs), log: cfg.Log}, nil
+		txt: formatTXT(txt), addrs: sortAddrs(cfg.Addrs), also: also, log: cfg.Log}, nil
 }
 
 // advertiseOn runs the responder on conn until Close.
@@ -269,4 +285,11 @@ func (a *Advertiser) shutdown(goodbye bool) {
 		_ = a.conn.close()
 		a.wg.Wait()
 	})
+}
+
+// validServiceType accepts "_name._tcp" or "_name._udp" (RFC 6763 section 7).
+func validServiceType(t string) bool {
+	name, proto, ok := strings.Cut(t, ".")
+	return ok && (proto == "_tcp" || proto == "_udp") && len(name) > 1 && len(name) <= 16 && name[0] == '_' &&
+		!strings.ContainsAny(name[1:], "._ \\")
 }

@@ -18,8 +18,25 @@ const (
 
 // names are the instance and host names being advertised or probed, in presentation format.
 type names struct {
-	instance string // FQDN of the instance
-	host     string // FQDN of the host
+	instance string   // FQDN of the instance
+	host     string   // FQDN of the host
+	also     []string // FQDNs of the instance under the other service types (engineConfig.also)
+}
+
+// isAlso reports whether name is one of the instance's names under another service type.
+func (ns names) isAlso(name string) bool {
+	for _, n := range ns.also {
+		if sameName(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// alsoService is another service type advertised under the instance name.
+type alsoService struct {
+	fqdn string // "_http._tcp.local."
+	txt  []string
 }
 
 // recordSet builds the records of one advertisement as answered on one interface.
@@ -28,6 +45,7 @@ type recordSet struct {
 	port  uint16
 	txt   []string
 	addrs []netip.Addr // the interface's advertised addresses
+	also  []alsoService
 }
 
 func hdr(name string, t uint16, class uint16, ttl uint32) dns.RR_Header {
@@ -63,17 +81,44 @@ func (z *recordSet) addrRRs(ttl uint32, class uint16, v4, v6 bool) []dns.RR {
 	return rrs
 }
 
+// The records of the other service types: PTR, SRV and TXT under the instance's name there,
+// and the service type's enumeration PTR.
+func (z *recordSet) alsoPTR(i int, ttl uint32) dns.RR {
+	return &dns.PTR{Hdr: hdr(z.also[i].fqdn, dns.TypePTR, 0, ttl), Ptr: z.names.also[i]}
+}
+
+func (z *recordSet) alsoSRV(i int, ttl uint32, class uint16) dns.RR {
+	return &dns.SRV{Hdr: hdr(z.names.also[i], dns.TypeSRV, class, ttl), Port: z.port, Target: z.host}
+}
+
+func (z *recordSet) alsoTXT(i int, ttl uint32, class uint16) dns.RR {
+	return &dns.TXT{Hdr: hdr(z.names.also[i], dns.TypeTXT, class, ttl), Txt: escapeTXT(z.also[i].txt)}
+}
+
+func (z *recordSet) alsoMetaPTR(i int, ttl uint32) dns.RR {
+	return &dns.PTR{Hdr: hdr(metaFQDN, dns.TypePTR, 0, ttl), Ptr: z.also[i].fqdn}
+}
+
 // unique are the records only this advertisement may hold (cache-flush bit set): SRV, TXT and
-// the addresses. They are what probing claims and what a conflict is about.
+// the addresses, then the other service types' SRV and TXT. They are what probing claims and
+// what a conflict is about. The first two are the instance's own SRV and TXT.
 func (z *recordSet) unique(ttl uint32) []dns.RR {
-	return append([]dns.RR{z.srv(ttl, cacheFlush), z.txtRR(ttl, cacheFlush)}, z.addrRRs(ttl, cacheFlush, true, true)...)
+	rrs := append([]dns.RR{z.srv(ttl, cacheFlush), z.txtRR(ttl, cacheFlush)}, z.addrRRs(ttl, cacheFlush, true, true)...)
+	for i := range z.also {
+		rrs = append(rrs, z.alsoSRV(i, ttl, cacheFlush), z.alsoTXT(i, ttl, cacheFlush))
+	}
+	return rrs
 }
 
 // all is every record, as announced (RFC 6762 section 8.3).
 func (z *recordSet) all(ttl uint32) []dns.RR {
 	rrs := []dns.RR{z.ptr(ttl)}
 	rrs = append(rrs, z.unique(ttl)...)
-	return append(rrs, z.metaPTR(ttl))
+	rrs = append(rrs, z.metaPTR(ttl))
+	for i := range z.also {
+		rrs = append(rrs, z.alsoPTR(i, ttl), z.alsoMetaPTR(i, ttl))
+	}
+	return rrs
 }
 
 // answer returns the records that answer q (answers) and those that help use them
@@ -84,7 +129,11 @@ func (z *recordSet) answer(q dns.Question) (answers, additional []dns.RR) {
 	switch {
 	case sameName(q.Name, metaFQDN):
 		if anyType || t == dns.TypePTR {
-			return []dns.RR{z.metaPTR(recordTTL)}, nil
+			rrs := []dns.RR{z.metaPTR(recordTTL)}
+			for i := range z.also {
+				rrs = append(rrs, z.alsoMetaPTR(i, recordTTL))
+			}
+			return rrs, nil
 		}
 	case sameName(q.Name, serviceFQDN):
 		if anyType || t == dns.TypePTR {
@@ -99,6 +148,22 @@ func (z *recordSet) answer(q dns.Question) (answers, additional []dns.RR) {
 		case t == dns.TypeTXT:
 			return []dns.RR{z.txtRR(recordTTL, cacheFlush)}, nil
 		}
+	case z.alsoIndex(q.Name, true) >= 0:
+		i := z.alsoIndex(q.Name, true)
+		if anyType || t == dns.TypePTR {
+			return []dns.RR{z.alsoPTR(i, recordTTL)}, append([]dns.RR{z.alsoSRV(i, recordTTL, cacheFlush), z.alsoTXT(i, recordTTL, cacheFlush)},
+				z.addrRRs(recordTTL, cacheFlush, true, true)...)
+		}
+	case z.alsoIndex(q.Name, false) >= 0:
+		i := z.alsoIndex(q.Name, false)
+		switch {
+		case anyType:
+			return []dns.RR{z.alsoSRV(i, recordTTL, cacheFlush), z.alsoTXT(i, recordTTL, cacheFlush)}, z.addrRRs(recordTTL, cacheFlush, true, true)
+		case t == dns.TypeSRV:
+			return []dns.RR{z.alsoSRV(i, recordTTL, cacheFlush)}, append([]dns.RR{z.alsoTXT(i, recordTTL, cacheFlush)}, z.addrRRs(recordTTL, cacheFlush, true, true)...)
+		case t == dns.TypeTXT:
+			return []dns.RR{z.alsoTXT(i, recordTTL, cacheFlush)}, nil
+		}
 	case sameName(q.Name, z.host):
 		if anyType || t == dns.TypeA || t == dns.TypeAAAA {
 			return z.addrRRs(recordTTL, cacheFlush, anyType || t == dns.TypeA, anyType || t == dns.TypeAAAA), nil
@@ -111,7 +176,26 @@ func (z *recordSet) answer(q dns.Question) (answers, additional []dns.RR) {
 // and the shared service-enumeration PTR are not withdrawn: other services (avahi, other lanmsg
 // servers on a machine sharing the host name) may still be using them.
 func (z *recordSet) goodbye() []dns.RR {
-	return []dns.RR{z.ptr(0), z.srv(0, cacheFlush), z.txtRR(0, cacheFlush)}
+	rrs := []dns.RR{z.ptr(0), z.srv(0, cacheFlush), z.txtRR(0, cacheFlush)}
+	for i := range z.also {
+		rrs = append(rrs, z.alsoPTR(i, 0), z.alsoSRV(i, 0, cacheFlush), z.alsoTXT(i, 0, cacheFlush))
+	}
+	return rrs
+}
+
+// alsoIndex finds name among the other service types (service: their type names, else the
+// instance's names under them); -1 if it is none.
+func (z *recordSet) alsoIndex(name string, service bool) int {
+	for i := range z.also {
+		n := z.names.also[i]
+		if service {
+			n = z.also[i].fqdn
+		}
+		if sameName(name, n) {
+			return i
+		}
+	}
+	return -1
 }
 
 // shared reports whether rr is a shared record (a PTR): several responders may answer it, so

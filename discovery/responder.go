@@ -89,6 +89,7 @@ type engineConfig struct {
 	port     uint16
 	txt      []string
 	addrs    []netip.Addr // override; empty: each interface's own (linkAddrs)
+	also     []alsoService
 	log      *zerolog.Logger
 	rnd      *rand.Rand
 }
@@ -139,11 +140,21 @@ func newEngine(cfg engineConfig) *engine {
 }
 
 func (e *engine) names() names {
-	return names{instance: instanceFQDN(e.instance), host: hostFQDN(e.host)}
+	return e.namesFor(e.instance)
+}
+
+// namesFor are the names of instance: its own, those of the other service types under it,
+// and the host's.
+func (e *engine) namesFor(instance string) names {
+	ns := names{instance: instanceFQDN(instance), host: hostFQDN(e.host)}
+	for _, a := range e.cfg.also {
+		ns.also = append(ns.also, escapeLabel(instance)+"."+a.fqdn)
+	}
+	return ns
 }
 
 func (e *engine) records(l *link) *recordSet {
-	return &recordSet{names: e.names(), port: e.cfg.port, txt: e.cfg.txt, addrs: l.addrs}
+	return &recordSet{names: e.names(), port: e.cfg.port, txt: e.cfg.txt, addrs: l.addrs, also: e.cfg.also}
 }
 
 func (e *engine) between(lo, hi time.Duration) time.Duration {
@@ -382,6 +393,9 @@ func (e *engine) sendProbe(l *link, ns names) {
 	class := uint16(dns.ClassINET)
 	m := &dns.Msg{Compress: true}
 	m.Question = []dns.Question{{Name: ns.instance, Qtype: dns.TypeANY, Qclass: class}, {Name: ns.host, Qtype: dns.TypeANY, Qclass: class}}
+	for _, n := range ns.also {
+		m.Question = append(m.Question, dns.Question{Name: n, Qtype: dns.TypeANY, Qclass: class})
+	}
 	m.Ns = rs.unique(recordTTL)
 	for _, rr := range m.Ns {
 		rr.Header().Class = dns.ClassINET // no cache-flush bit in probes' authority section
@@ -561,7 +575,7 @@ func dedupe(rrs, minus []dns.RR) []dns.RR {
 // address with ours is this machine, not a rival.
 func (e *engine) tieBreak(now time.Time, l *link, src netip.AddrPort, auth []dns.RR) {
 	if e.reclaim != nil {
-		want := names{instance: instanceFQDN(e.cfg.instance), host: hostFQDN(e.host)}
+		want := e.namesFor(e.cfg.instance)
 		rs := e.records(l)
 		rs.names = want
 		if theirs := recordsNamed(auth, want.instance); len(theirs) > 0 && compareSets(rs.unique(recordTTL)[:2], theirs) < 0 {
@@ -654,7 +668,7 @@ func (e *engine) response(now time.Time, l *link, p *packet) {
 		switch {
 		case wanted != "" && sameName(h.Name, wanted):
 			e.holderNews(now, r.rr)
-		case sameName(h.Name, ns.instance):
+		case sameName(h.Name, ns.instance) || ns.isAlso(h.Name):
 			if h.Ttl == 0 || isOurs(r.rr) {
 				continue
 			}
@@ -759,7 +773,7 @@ func (e *engine) heal(now time.Time) {
 		e.reclaim = nil
 		return
 	}
-	want := names{instance: instanceFQDN(e.cfg.instance), host: hostFQDN(e.host)}
+	want := e.namesFor(e.cfg.instance)
 	if e.reclaim == nil {
 		if !e.holderSeen {
 			e.holderSeen, e.holderTTL, e.holderExp, e.healNext = true, 5*time.Second, now.Add(5*time.Second), now

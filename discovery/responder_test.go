@@ -530,3 +530,82 @@ func TestLinksProbeTogether(t *testing.T) {
 		t.Error("not settled after probing on every link")
 	}
 }
+
+// Another service type (the chat page's _http._tcp) under the instance's name: answered with
+// its SRV and TXT, listed in the service type enumeration, probed and renamed with the
+// instance, withdrawn with it.
+func TestAlsoService(t *testing.T) {
+	s := newSim(t)
+	s.also = []alsoService{{fqdn: "_http._tcp.local.", txt: []string{"path=/"}}}
+	h := s.addHost("box", "kitchen", 5050, 11)
+	s.run(4 * time.Second)
+	probes := s.sentBy("box", isProbe)
+	if len(probes) == 0 || !asks(probes[0], "kitchen._http._tcp.local.") {
+		t.Fatalf("the probes do not ask for kitchen._http._tcp.local.: %v", probes)
+	}
+
+	t0 := s.now
+	s.inject(simPkt{src: querier, msg: query(0, question("_http._tcp.local.", dns.TypePTR, true))})
+	got := s.sentBy("box", func(p simPkt) bool { return !p.at.Before(t0) && p.dst == querier })
+	if len(got) != 1 || !carries(got[0], "_http._tcp.local.", dns.TypePTR) || !carries(got[0], "kitchen._http._tcp.local.", dns.TypeSRV) ||
+		!carries(got[0], hostFQDN("box"), dns.TypeA) {
+		t.Fatalf("answer to _http._tcp PTR: %+v", got)
+	}
+	var txt *dns.TXT
+	for _, rr := range got[0].msg.Extra {
+		if x, ok := rr.(*dns.TXT); ok && sameName(x.Hdr.Name, "kitchen._http._tcp.local.") {
+			txt = x
+		}
+	}
+	if txt == nil || !slices.Equal(txt.Txt, []string{"path=/"}) {
+		t.Errorf("TXT of kitchen._http._tcp.local.: %v, want path=/", txt)
+	}
+	s.run(6 * time.Second)
+	t1 := s.now
+	s.inject(simPkt{src: querier, msg: query(0, question(metaFQDN, dns.TypePTR, true))})
+	got = s.sentBy("box", func(p simPkt) bool { return !p.at.Before(t1) && p.dst == querier })
+	if len(got) != 1 || len(got[0].msg.Answer) != 2 {
+		t.Fatalf("service type enumeration: %+v, want _lanmsg._tcp and _http._tcp", got)
+	}
+
+	// A second kitchen is renamed under both types.
+	second := s.addHost("second", "kitchen", 6060, 12)
+	s.run(8 * time.Second)
+	if got := second.e.service().Instance; got != "kitchen (2)" {
+		t.Fatalf("second is %q, want \"kitchen (2)\"", got)
+	}
+	t2 := s.now
+	s.inject(simPkt{src: querier, msg: query(0, question(`kitchen\032(2)._http._tcp.local.`, dns.TypeSRV, true))})
+	if got := s.sentBy("second", func(p simPkt) bool { return !p.at.Before(t2) && p.dst == querier }); len(got) != 1 {
+		t.Errorf("second does not answer for kitchen (2)._http._tcp.local.: %+v", got)
+	}
+
+	t3 := s.now
+	h.e.close()
+	s.flush()
+	for _, p := range s.sentBy("box", func(p simPkt) bool { return !p.at.Before(t3) }) {
+		if len(p.msg.Answer) != 6 {
+			t.Errorf("goodbye %v, want PTR, SRV and TXT of both types", p.msg)
+		}
+	}
+}
+
+// A device whose web page has the instance's name under _http._tcp makes the instance
+// rename, as one with its name under _lanmsg._tcp does.
+func TestAlsoServiceConflict(t *testing.T) {
+	s := newSim(t)
+	s.also = []alsoService{{fqdn: "_http._tcp.local.", txt: []string{"path=/"}}}
+	s.peer = func(p simPkt) []simPkt {
+		if p.from == "" || !isProbe(p) || !asks(p, "kitchen._http._tcp.local.") {
+			return nil
+		}
+		srv := &dns.SRV{Hdr: dns.RR_Header{Name: "kitchen._http._tcp.local.", Rrtype: dns.TypeSRV, Class: dns.ClassINET | cacheFlush, Ttl: 120},
+			Port: 80, Target: "printer.local."}
+		return []simPkt{{src: netip.MustParseAddrPort("198.18.2.50:5353"), dst: group4, msg: respMsg([]dns.RR{srv}, nil)}}
+	}
+	h := s.addHost("box", "kitchen", 5050, 11)
+	s.run(8 * time.Second)
+	if got := h.e.service().Instance; got != "kitchen (2)" {
+		t.Fatalf("box is %q, want \"kitchen (2)\" (its _http._tcp name was held)", got)
+	}
+}

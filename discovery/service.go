@@ -11,6 +11,10 @@ import (
 // ServiceType is the DNS-SD service type lanmsg servers advertise, in domain "local.".
 const ServiceType = "_lanmsg._tcp"
 
+// HTTPServiceType is DNS-SD's type for web pages (RFC 6763 section 7): a server with a chat
+// page advertises it too, under its instance name, with TXT path=/.
+const HTTPServiceType = "_http._tcp"
+
 const (
 	domain      = "local."
 	serviceFQDN = ServiceType + "." + domain         // "_lanmsg._tcp.local."

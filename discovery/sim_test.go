@@ -46,6 +46,8 @@ type sim struct {
 	peer func(p simPkt) []simPkt
 	// heard is what a host that only listens, on each link, receives: the multicast packets.
 	heard map[int][]simPkt
+	// also is what hosts added from now on advertise besides _lanmsg._tcp.
+	also []alsoService
 }
 
 type syncBuf struct {
@@ -83,7 +85,7 @@ func (s *sim) addHost(name, instance string, port uint16, last byte, ifs ...netI
 	}
 	buf := &syncBuf{}
 	log := zerolog.New(zerolog.MultiLevelWriter(buf, zerolog.NewTestWriter(s.t))).With().Str("host", name).Logger()
-	e := newEngine(engineConfig{instance: instance, host: name, port: port, txt: []string{"v=1", "id=" + name},
+	e := newEngine(engineConfig{instance: instance, host: name, port: port, txt: []string{"v=1", "id=" + name}, also: s.also,
 		log: &log, rnd: rand.New(rand.NewPCG(uint64(len(s.hosts))+1, uint64(last)))})
 	h := &simHost{name: name, e: e, ifs: ifs, log: buf, up: true}
 	s.hosts = append(s.hosts, h)

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/lanmsg/lanmsg/session/names"
@@ -22,12 +23,34 @@ const fallbackChatName = "guest"
 // in turn. A key taking a name nobody owns comes to own it. It returns the
 // name and, if the requested one was refused, why.
 func chatName(want string, taken map[string]bool, owners *trust.NameOwners, key trust.Fingerprint, hasKey bool, claim func(string) error) (string, error) {
+	return markedChatName(want, "", taken, owners, key, hasKey, claim)
+}
+
+// markedChatName is chatName for a participant whose names end with
+// suffix (WebSuffix for a chat page's, "" for others): the name given is
+// NAME, "NAME (2)"... followed by suffix. Ownership is judged on the name
+// without the suffix, so that a name owned by a key cannot be taken even
+// marked; uniqueness on the whole name. No name without suffix ends with
+// WebSuffix (it is cut off), so that only the server marks a participant.
+func markedChatName(want, suffix string, taken map[string]bool, owners *trust.NameOwners, key trust.Fingerprint, hasKey bool, claim func(string) error) (string, error) {
 	base, refused := names.Nickname(want)
 	if refused != nil {
 		base = fallbackChatName
 	}
+	for {
+		cut, ok := cutSuffixFold(base, WebSuffix)
+		if !ok {
+			break
+		}
+		base = cut
+		if base == "" {
+			base = fallbackChatName
+		}
+	}
+	limit := names.MaxNickname - len(suffix)
+	base = clipName(base, limit)
 	free := func(n string) bool {
-		for _, k := range names.Keys(n) {
+		for _, k := range names.Keys(n + suffix) {
 			if taken[k] {
 				return false
 			}
@@ -45,10 +68,26 @@ func chatName(want string, taken map[string]bool, owners *trust.NameOwners, key 
 	}
 	name := base
 	for i := 2; !free(name); i++ {
-		suffix := " (" + strconv.Itoa(i) + ")"
-		name = clipName(base, names.MaxNickname-len(suffix)) + suffix
+		n := " (" + strconv.Itoa(i) + ")"
+		name = clipName(base, limit-len(n)) + n
 	}
-	return name, refused
+	return name + suffix, refused
+}
+
+// cutSuffixFold cuts suffix (a space and a word) off s, ignoring case and
+// look-alikes (the name policy's clash rule applied to the end of s): the
+// word may also stand alone.
+func cutSuffixFold(s, suffix string) (string, bool) {
+	word := strings.TrimLeft(suffix, " ")
+	for i := len(s) - 1; i >= 0 && len(s)-i <= 4*len(word); i-- {
+		if !utf8.RuneStart(s[i]) || i > 0 && s[i-1] != ' ' {
+			continue
+		}
+		if names.Confusable(s[i:], word) {
+			return strings.TrimRight(s[:i], " "), true
+		}
+	}
+	return s, false
 }
 
 // clipName cuts s to at most n bytes, on a rune boundary.
@@ -79,7 +118,11 @@ func (c *conn) chatName(want string, taken map[string]bool) string {
 		}
 		return err
 	}
-	name, refused := chatName(want, taken, owners, key, hasKey, claim)
+	suffix := ""
+	if c.web {
+		suffix = WebSuffix
+	}
+	name, refused := markedChatName(want, suffix, taken, owners, key, hasKey, claim)
 	if refused != nil {
 		c.srv.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Str("given", name).AnErr("refused", refused).Msg("chat name refused by the name policy")
 	}

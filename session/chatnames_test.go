@@ -125,3 +125,26 @@ func TestChatNamesOwnership(t *testing.T) {
 	}
 	_ = a.Close()
 }
+
+// Only the server marks a chat page's participant: the marker, or a
+// look-alike of it, is cut from the names others ask for.
+func TestChatNamesWebMarkerReserved(t *testing.T) {
+	for _, c := range []struct{ ask, want string }{
+		{"bob (web)", "bob"},
+		{"bob (WEB)", "bob"},
+		{"bob  (wеb)", "bob"}, // a Cyrillic е, two spaces
+		{"bob (web) (web)", "bob"},
+		{" (web)", fallbackChatName},
+		{"web", "web"},
+		{"bob(web)", "bob(web)"},
+	} {
+		got, _ := chatName(c.ask, nil, nil, trust.Fingerprint{}, false, nil)
+		if got != c.want {
+			t.Errorf("asking for %+q: given %+q, want %+q", c.ask, got, c.want)
+		}
+		marked, _ := markedChatName(c.ask, WebSuffix, nil, nil, trust.Fingerprint{}, false, nil)
+		if marked != c.want+WebSuffix {
+			t.Errorf("a page asking for %+q: given %+q, want %+q", c.ask, marked, c.want+WebSuffix)
+		}
+	}
+}

@@ -106,6 +106,12 @@ type Config struct {
 	// TLS.
 	TLSOnly bool
 
+	// Web, when set, serves HTTP on the same port (the chat page): a
+	// connection whose first byte is an upper-case letter (an HTTP method)
+	// is handed to it, and holds its session slot until closed. TLSOnly
+	// refuses such connections like other plain ones. Nil: no HTTP.
+	Web WebServer
+
 	// ChatNames, when set, records which client key owns which chat name
 	// (chat_names in the server's config dir): a name once used by a key
 	// belongs to it, and another key, or a plain session, asking for it

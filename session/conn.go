@@ -35,6 +35,7 @@ const (
 	reasonBudget     = "memory budget exhausted: this peer held the most"
 	reasonTooSlow    = "sending too slowly (under --min-rate inside a frame)"
 	reasonNoPong     = "no answer to the server's pings"
+	reasonNoHello    = "chat page session without a chat hello"
 )
 
 // conn is the server side of one session.
@@ -54,6 +55,8 @@ type conn struct {
 	dropped  atomic.Bool // set by dropSlow
 	shed     atomic.Bool // set by shedBudget
 	host     hostKey     // the peer's address, for the per-host limit
+	web      bool        // a chat page's WebSocket (ServeWebSocket); set before the session starts
+	http     atomic.Bool // the connection was handed to the WebServer
 
 	acct   account       // what the session holds of the server's memory budget
 	cancel chan struct{} // closed when the session is shed: stop waiting for the output
@@ -123,6 +126,10 @@ func (c *conn) extSession() *extSession { return c.extp.Load() }
 func (c *conn) interrupt() {
 	c.stopping.Store(true)
 	_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	if c.http.Load() {
+		// net/http sets deadlines of its own: close the connection.
+		_ = c.nc.Close()
+	}
 }
 
 // serve reads frames until the session ends.
@@ -181,13 +188,18 @@ func (c *conn) serve() {
 		c.headerStart = time.Time{}
 		if first {
 			first = false
-			if h, ok := parseHello(p); ok {
+			if h, ok := parseHello(p); ok && (h.Chat || !c.web) {
 				c.startExt(h)
 				msg.Name = c.ext.name
 				if c.ext.room != nil {
 					msg.Room = c.ext.room.name
 				}
 				continue
+			}
+			if c.web {
+				// A chat page only ever chats.
+				c.finish(reasonNoHello, nil, false)
+				return
 			}
 		}
 		if len(p) > 0 && p[0] == '!' {
@@ -550,8 +562,13 @@ type deadlineReader conn
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	c := (*conn)(d)
-	// Whatever the reader has grown to holds memory on the peer's behalf.
-	c.acct.setReading(c.fr.Held())
+	// Whatever the reader has grown to holds memory on the peer's behalf,
+	// and so does a message of a chat page's read ahead of it.
+	held := c.fr.Held()
+	if b, ok := c.io.(interface{ Buffered() int }); ok {
+		held += b.Buffered()
+	}
+	c.acct.setReading(held)
 	for {
 		deadline, window := c.deadline(time.Now())
 		if err := c.nc.SetReadDeadline(deadline); err != nil {

@@ -174,24 +174,32 @@ func (s *Server) isClosed() bool {
 
 // start registers and serves a new connection, or refuses it.
 func (s *Server) start(nc net.Conn) {
+	if c := s.register(nc, false); c != nil {
+		go c.serve()
+	}
+}
+
+// register registers a new connection as a session (a chat page's
+// WebSocket if web), or refuses it (and resets it) and returns nil.
+func (s *Server) register(nc net.Conn, web bool) *conn {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		reset(nc)
-		return
+		return nil
 	}
 	if len(s.sessions) >= s.cfg.MaxSessions {
 		s.mu.Unlock()
 		reset(nc)
 		s.refusals.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessions, "connection refused: too many sessions (raise --max-sessions)")
-		return
+		return nil
 	}
 	host := hostOf(nc.RemoteAddr())
 	if s.perHost[host] >= s.cfg.MaxSessionsPerHost {
 		s.mu.Unlock()
 		reset(nc)
 		s.hostLog.note(s.log, nc.RemoteAddr().String(), s.cfg.MaxSessionsPerHost, "connection refused: too many sessions from this address (raise --max-sessions-per-host)")
-		return
+		return nil
 	}
 	s.perHost[host]++
 	// Until a session ends with !DISCONNECT and its messages are written,
@@ -203,13 +211,14 @@ func (s *Server) start(nc net.Conn) {
 	}
 	s.nextID++
 	c := newConn(s, s.nextID, nc, host)
+	c.web = web
 	s.sessions[c.id] = c
 	active := len(s.sessions)
 	s.wg.Add(1)
 	s.mu.Unlock()
 
 	s.log.Info().Uint64(FieldSession, c.id).Str(FieldPeer, c.peer).Int(FieldActive, active).Msg("session opened")
-	go c.serve()
+	return c
 }
 
 // unregister removes a finishing session from the registry and returns how
@@ -244,6 +253,8 @@ type Info struct {
 	Messages int64 // messages written to the output so far
 	Bytes    int64 // payload bytes of those messages
 	TLS      bool  // the session runs over TLS
+	Web      bool  // the session is a chat page's WebSocket
+	HTTP     bool  // the connection carries HTTP (the chat page)
 	// ClientKey is the fingerprint of the client's key, in a TLS session
 	// whose client sent a certificate; empty otherwise.
 	ClientKey string
@@ -254,7 +265,7 @@ func (s *Server) Sessions() []Info {
 	s.mu.Lock()
 	infos := make([]Info, 0, len(s.sessions))
 	for _, c := range s.sessions {
-		in := Info{ID: c.id, Peer: c.peer, Start: c.start, Messages: c.messages.Load(), Bytes: c.bytes.Load()}
+		in := Info{ID: c.id, Peer: c.peer, Start: c.start, Messages: c.messages.Load(), Bytes: c.bytes.Load(), Web: c.web, HTTP: c.http.Load()}
 		if st := c.tlsp.Load(); st != nil {
 			in.TLS = true
 			if fp, ok := st.Client(); ok {

@@ -35,20 +35,22 @@ func (t *tlsState) Client() (trust.Fingerprint, bool) {
 	return t.client, t.hasKey
 }
 
-// negotiate tells, on a server with TLS, a TLS session from the tutorial's
-// protocol by the first byte the client sends: 0x16 starts a TLS handshake
-// record, while a header is ASCII digits and spaces. A TLS session runs the
+// negotiate tells, on a server with TLS or the chat page, a TLS session,
+// an HTTP connection (an upper-case letter: a method) and the tutorial's
+// protocol apart by the first byte the client sends: 0x16 starts a TLS
+// handshake record, while a header is ASCII digits and spaces. An HTTP
+// connection is handed to Config.Web (serveHTTP). A TLS session runs the
 // handshake, bounded by the header timeout from that byte on, and then the
 // same framing inside TLS. A plain session gets that byte back in front of
 // its stream and goes on as if nothing had been read. It reports false when
 // the session has ended (handshake failed, plain session refused, nothing
 // sent).
 //
-// A server without TLS reads nothing here: its sessions are byte for byte
-// what they were.
+// A server without TLS and without the page reads nothing here: its
+// sessions are byte for byte what they were.
 func (c *conn) negotiate() bool {
 	cfg := &c.srv.cfg
-	if cfg.TLS == nil {
+	if c.web || cfg.TLS == nil && cfg.Web == nil {
 		return true
 	}
 	// Until the first byte, the session is idle, with the idle timeout.
@@ -74,10 +76,14 @@ func (c *conn) negotiate() bool {
 		return false
 	}
 	pc := &prefixConn{Conn: c.nc, first: first[:]}
-	if !trust.IsTLSRecord(first[0]) {
+	if !trust.IsTLSRecord(first[0]) || cfg.TLS == nil {
 		if cfg.TLSOnly {
 			c.srv.plainLog.note(c.srv.log, c.peer, 0, "connection refused: plain (unencrypted) session on a --tls-only server")
 			c.finish(reasonPlainRefused, nil, false)
+			return false
+		}
+		if cfg.Web != nil && isHTTPStart(first[0]) {
+			c.serveHTTP(pc)
 			return false
 		}
 		c.io = pc

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"runtime"
 	"sort"
 	"strings"
@@ -114,6 +115,7 @@ type serviceJSON struct {
 	Addrs []string          `json:"addrs"`
 	Port  int               `json:"port"`
 	TXT   map[string]string `json:"txt"`
+	URL   string            `json:"url,omitempty"` // the chat page, if it has one
 	// Trust is what your pins make of the server (browse, not --watch):
 	// pinned, pinned-renamed, new, conflict-key, conflict-name or plain.
 	Trust trustState `json:"trust,omitempty"`
@@ -128,7 +130,7 @@ func writeServiceJSON(w io.Writer, s discovery.Service, event string, st trustSt
 	if txt == nil {
 		txt = map[string]string{}
 	}
-	b, _ := json.Marshal(serviceJSON{Event: event, Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt, Trust: st})
+	b, _ := json.Marshal(serviceJSON{Event: event, Name: s.Instance, Host: s.Host, Addrs: addrs, Port: s.Port, TXT: txt, URL: pageURLOf(s), Trust: st})
 	_, _ = fmt.Fprintf(w, "%s\n", b)
 }
 
@@ -152,7 +154,31 @@ func serviceLine(s discovery.Service) string {
 	for i, k := range keys {
 		txt[i] = esc(k) + "=" + esc(s.TXT[k])
 	}
-	return fmt.Sprintf("%s %s %s port %d  %s", padRight(esc(s.Instance), 24), padRight(esc(s.Host), 24), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+	line := fmt.Sprintf("%s %s %s port %d  %s", padRight(esc(s.Instance), 24), padRight(esc(s.Host), 24), strings.Join(addrs, ","), s.Port, strings.Join(txt, " "))
+	if u := pageURLOf(s); u != "" {
+		line += "  " + u
+	}
+	return line
+}
+
+// webTXT is the TXT key of a server with a chat page: its path on the
+// advertised port ("/").
+const webTXT = "web"
+
+// pageURLOf is the URL of a server's chat page, http://ADDR:PORT/ with the
+// first address it lists, or "" when it has none.
+func pageURLOf(s discovery.Service) string {
+	if s.TXT[webTXT] != "/" || len(s.Addrs) == 0 {
+		return ""
+	}
+	return pageURL(s.Addrs[0], s.Port)
+}
+
+// pageURL is the chat page's URL at addr and port.
+func pageURL(addr netip.Addr, port int) string {
+	// A zone (fe80::1%eth0) is written %25 in a URL (RFC 6874).
+	hp := strings.Replace(netip.AddrPortFrom(addr, uint16(port)).String(), "%", "%25", 1)
+	return "http://" + hp + "/"
 }
 
 // padRight pads s with spaces to n columns on a terminal: an emoji or a CJK

@@ -350,6 +350,7 @@ type labService struct {
 	Addrs []string          `json:"addrs"`
 	Port  int               `json:"port"`
 	TXT   map[string]string `json:"txt"`
+	URL   string            `json:"url"`   // the chat page's
 	Trust string            `json:"trust"` // what the host's pins make of it
 }
 

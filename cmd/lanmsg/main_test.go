@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"pyserver":  cmdPyServer,
 			"stoppy":    cmdStopPy,
 			"waitline":  cmdWaitLine,
+			"httpget":   cmdHTTPGet,
 		},
 	})
 }
@@ -286,4 +288,31 @@ func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// cmdHTTPGet: httpget URL FILE fetches URL and writes the status line, the
+// headers and the body to FILE; "! httpget URL" expects the request to fail.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 && (!neg || len(args) != 1) {
+		ts.Fatalf("usage: httpget URL FILE")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(args[0])
+	if neg {
+		if err == nil {
+			_ = resp.Body.Close()
+			ts.Fatalf("GET %s: %s, want a failure", args[0], resp.Status)
+		}
+		return
+	}
+	ts.Check(err)
+	defer func() { _ = resp.Body.Close() }()
+	var b strings.Builder
+	b.WriteString(resp.Proto + " " + resp.Status + "\n")
+	ts.Check(resp.Header.Write(&b))
+	b.WriteString("\n")
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	b.Write(body)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o644))
 }

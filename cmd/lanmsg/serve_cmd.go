@@ -19,6 +19,7 @@ import (
 	"github.com/lanmsg/lanmsg/discovery"
 	"github.com/lanmsg/lanmsg/session"
 	"github.com/lanmsg/lanmsg/session/rooms"
+	"github.com/lanmsg/lanmsg/session/web"
 	"github.com/lanmsg/lanmsg/transport/neterr"
 )
 
@@ -55,6 +56,8 @@ type serveCmd struct {
 
 	roomFlags
 	linkFlags
+
+	NoWeb bool `name:"no-web" help:"Do not serve the chat page (HTTP on the same port, for browsers), nor advertise it."`
 
 	ReadyFile   string `type:"path" placeholder:"PATH" help:"Once every listener is up (and the advertisement, if any, is on), write a small JSON object to PATH (atomically: it appears whole) with the address, port, key fingerprint and advertised name, for scripts and tests that wait for the server. Removed when the server stops."`
 	DebugListen string `placeholder:"HOST:PORT" help:"Serve Go profiles (/debug/pprof/) and a JSON snapshot of the server (/debug/state) on this address, for diagnosis. Keep it on loopback (127.0.0.1:6060)."`
@@ -131,9 +134,22 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 	if err != nil {
 		return &cliError{code: exitUsage, err: err}
 	}
+	var page *web.Server
+	if !c.NoWeb && !c.TLSOnly {
+		if page, err = web.New(log, web.Options{Room: defaultRoom}); err != nil {
+			return err
+		}
+		cfg.Web = page
+		defer func() { _ = page.Close() }()
+	} else if !c.NoWeb {
+		log.Info().Msg("no chat page: --tls-only refuses plain HTTP as it does plain sessions")
+	}
 	srv, err := session.NewServer(cfg, std.out, format, log)
 	if err != nil {
 		return &cliError{code: exitUsage, err: err}
+	}
+	if page != nil {
+		page.Start(srv)
 	}
 
 	ln, err := c.listen(log)
@@ -185,7 +201,10 @@ func (c *serveCmd) Run(ctx context.Context, log *zerolog.Logger, std streams, l 
 
 	var adv advertisement
 	if !c.NoAdvertise && failed == nil {
-		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st)
+		adv = c.advertise(ctx, l, log, addr, advAddrs, ifi, st, page != nil)
+	}
+	if page != nil && failed == nil {
+		c.showPage(std, log, addr, adv)
 	}
 	if adv != nil {
 		s := adv.Service()
@@ -388,7 +407,7 @@ func checkTimeouts(ts map[string]time.Duration) error {
 
 // advertise announces the server on the LAN. A failure is logged, not fatal:
 // the server still serves clients that know its address.
-func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string, st *serverTLS) advertisement {
+func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bound *net.TCPAddr, addrs []netip.Addr, ifi []string, st *serverTLS, page bool) advertisement {
 	if ip, ok := netip.AddrFromSlice(bound.IP); ok && !ip.Unmap().IsUnspecified() {
 		ip = ip.Unmap()
 		if ip.IsLoopback() {
@@ -403,11 +422,17 @@ func (c *serveCmd) advertise(ctx context.Context, l lan, log *zerolog.Logger, bo
 	for k, v := range st.txt {
 		txt[k] = v
 	}
+	var also []discovery.AlsoService
+	if page {
+		txt[webTXT] = web.Path
+		also = append(also, discovery.AlsoService{Type: discovery.HTTPServiceType, TXT: map[string]string{"path": web.Path}})
+	}
 	adv, err := l.Advertise(ctx, discovery.AdvertiseConfig{
 		Instance:   c.Name,
 		Port:       bound.Port,
 		Addrs:      addrs,
 		TXT:        txt,
+		Also:       also,
 		Interfaces: ifi,
 		Log:        log,
 	})
