@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -224,6 +225,24 @@ func waitPyMessage(t *testing.T, py *labProc, peer netip.Addr, msg string) {
 	})
 }
 
+// avahiBrowse runs avahi-browse ARGS on lab host i with env, bounded to 5 s:
+// -t ends it once avahi's cache is listed, but a resolve that never
+// completes can hold it open (one did for 8 minutes under load), and a run
+// cut short gives what it printed so far, for the caller's next poll.
+func avahiBrowse(t *testing.T, lab *netlab.Lab, i int, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := lab.Command(i, "avahi-browse", args...)
+	cmd := exec.CommandContext(ctx, c.Path, c.Args[1:]...)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil && ctx.Err() == nil {
+		t.Fatalf("avahi-browse: %v: %s", err, out)
+	}
+	return string(out)
+}
+
 func TestInteropAvahi(t *testing.T) {
 	needAvahi(t)
 	bin := labLanmsg(t)
@@ -250,13 +269,8 @@ func TestInteropAvahi(t *testing.T) {
 		// deadline.
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			cmd := lab.Command(2, "avahi-browse", "-rpt", "_lanmsg._tcp")
-			cmd.Env = env
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("avahi-browse: %v: %s", err, out)
-			}
-			for line := range strings.SplitSeq(string(out), "\n") {
+			out := avahiBrowse(t, lab, 2, env, "-rpt", "_lanmsg._tcp")
+			for line := range strings.SplitSeq(out, "\n") {
 				// =;eth0;IPv4;lanmsg\032h1;_lanmsg._tcp;local;labh1.local;198.18.0.11;5050;"ver=..." "id=..." "v=1"
 				f := strings.Split(line, ";")
 				if len(f) < 10 || f[0] != "=" || f[3] != `lanmsg\032h1` {
@@ -359,13 +373,8 @@ func TestInteropAvahiAndZeroconfOneHost(t *testing.T) {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for avahiSaw := false; !avahiSaw; {
-		cmd := lab.Command(2, "avahi-browse", "-rpt", "_lanmsg._tcp")
-		cmd.Env = env
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("avahi-browse: %v: %s", err, out)
-		}
-		for line := range strings.SplitSeq(string(out), "\n") {
+		out := avahiBrowse(t, lab, 2, env, "-rpt", "_lanmsg._tcp")
+		for line := range strings.SplitSeq(out, "\n") {
 			f := strings.Split(line, ";")
 			if len(f) >= 10 && f[0] == "=" && f[3] == `shared\032port` && f[7] == lab.Addr(1).String() && f[8] == strconv.Itoa(srv.ad.Port) {
 				avahiSaw = true

@@ -52,13 +52,8 @@ func TestLabWebPage(t *testing.T) {
 		// deadline.
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			cmd := lab.Command(2, "avahi-browse", "-rptk", "_http._tcp")
-			cmd.Env = env
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("avahi-browse: %v: %s", err, out)
-			}
-			for line := range strings.SplitSeq(string(out), "\n") {
+			out := avahiBrowse(t, lab, 2, env, "-rptk", "_http._tcp")
+			for line := range strings.SplitSeq(out, "\n") {
 				// =;eth0;IPv4;kitchen;_http._tcp;local;labh1.local;198.18.0.11;5050;"path=/"
 				f := strings.Split(line, ";")
 				if len(f) < 10 || f[0] != "=" || f[3] != "kitchen" {
@@ -83,10 +78,7 @@ func TestLabWebPage(t *testing.T) {
 		if len(found) != 1 || found[0].Name != "pantry" || found[0].URL != "" || found[0].TXT["web"] != "" {
 			t.Errorf("browse --json on h2 listed %+v, want pantry without a page", found)
 		}
-		cmd := lab.Command(2, "avahi-browse", "-rptk", "_http._tcp")
-		cmd.Env = env
-		out, _ := cmd.Output()
-		if strings.Contains(string(out), "pantry") {
+		if out := avahiBrowse(t, lab, 2, env, "-rptk", "_http._tcp"); strings.Contains(out, "pantry") {
 			t.Errorf("avahi-browse found pantry as _http._tcp:\n%s", out)
 		}
 		get := lab.Command(2, "/usr/bin/python3", "-c", "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)", fmt.Sprintf("http://%s:%d/", lab.Addr(1), srv.ad.Port))
