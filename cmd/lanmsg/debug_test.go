@@ -24,17 +24,7 @@ func TestDebugStateRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bus.Close() })
-	srv, err := session.NewServer(session.Config{Bus: bus}, io.Discard, session.Text, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-done })
+	srv, addr := serveSessions(t, session.Config{Bus: bus}, io.Discard, session.Text, &log)
 	dln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +33,7 @@ func TestDebugStateRooms(t *testing.T) {
 	t.Cleanup(func() { _ = hs.Close() })
 
 	got := make(chan session.Event, 16)
-	watch, err := session.Dial(context.Background(), ln.Addr().String(), session.ClientConfig{
+	watch, err := session.Dial(context.Background(), addr, session.ClientConfig{
 		Hello:   &session.Hello{Name: "watcher", Chat: true, Room: "ops"},
 		OnEvent: func(ev session.Event) { got <- ev },
 	})
@@ -51,7 +41,7 @@ func TestDebugStateRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = watch.Abort() }()
-	poster, err := session.Dial(context.Background(), ln.Addr().String(), session.ClientConfig{Hello: &session.Hello{Name: "p", Room: "ops"}})
+	poster, err := session.Dial(context.Background(), addr, session.ClientConfig{Hello: &session.Hello{Name: "p", Room: "ops"}})
 	if err != nil {
 		t.Fatal(err)
 	}

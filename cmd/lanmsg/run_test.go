@@ -27,7 +27,15 @@ func startServerWith(t *testing.T, format session.Format) (*session.Server, stri
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t))
 	out := &sessiontest.SyncBuffer{}
-	srv, err := session.NewServer(session.Config{}, out, format, &log)
+	srv, addr := serveSessions(t, session.Config{}, out, format, &log)
+	return srv, addr, out
+}
+
+// serveSessions runs a session.Server with cfg on 127.0.0.1:0 until the
+// test ends, and returns it with its address.
+func serveSessions(t *testing.T, cfg session.Config, out io.Writer, format session.Format, log *zerolog.Logger) (*session.Server, string) {
+	t.Helper()
+	srv, err := session.NewServer(cfg, out, format, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +46,7 @@ func startServerWith(t *testing.T, format session.Format) (*session.Server, stri
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(done) }()
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()); <-done })
-	return srv, ln.Addr().String(), out
+	return srv, ln.Addr().String()
 }
 
 // closedPort returns an address on which nothing listens.
