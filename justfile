@@ -36,6 +36,7 @@ fuzz TIME="30s":
 # Run the benchmarks.
 bench: build
     go build -o bin/lanmsg-load ./cmd/lanmsg-load
+    go build -o bin/lanmsg-minclient ./cmd/lanmsg-load/minclient
     go test -run='^$' -bench=. -benchmem ./transport/ ./session/ > bin/gobench.txt || (cat bin/gobench.txt; exit 1)
     go test -run='^$' -bench='^Benchmark(SendToName|BrowseFirstLine)$' -benchtime=20x ./cmd/lanmsg/ >> bin/gobench.txt || (cat bin/gobench.txt; exit 1)
     go test -run='^$' -bench='^BenchmarkOneShotSend$' -benchtime=20x ./cmd/lanmsg/ >> bin/gobench.txt || (cat bin/gobench.txt; exit 1)

@@ -43,22 +43,23 @@ func init() {
 }
 
 type benchConfig struct {
-	bin      string
-	python   string
-	tutorial string
-	runs     int
-	sessions int
-	lines    int
-	oneshots int
-	scale    float64
-	gobench  string
-	profile  string
-	profSecs int
-	noPython bool
-	dir      string
-	baseline string
-	loads    string
-	absolute bool
+	bin       string
+	python    string
+	tutorial  string
+	runs      int
+	sessions  int
+	lines     int
+	oneshots  int
+	minclient string
+	scale     float64
+	gobench   string
+	profile   string
+	profSecs  int
+	noPython  bool
+	dir       string
+	baseline  string
+	loads     string
+	absolute  bool
 }
 
 // load is one throughput scenario.
@@ -82,6 +83,7 @@ func runBench(args []string) error {
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions to hold open (0 skips)")
 	fs.IntVar(&c.lines, "lines", 300000, "stdin lines `lanmsg send` streams (0 skips the client figures)")
 	fs.IntVar(&c.oneshots, "oneshots", 20, "one-shot sends to time (0 skips)")
+	fs.StringVar(&c.minclient, "minclient", "bin/lanmsg-minclient", "the one-shot send's reference, built from ./cmd/lanmsg-load/minclient")
 	fs.Float64Var(&c.scale, "scale", 1, "multiply the throughput loads' message counts")
 	fs.StringVar(&c.gobench, "gobench", "", "`go test -bench` output to fold into the table")
 	fs.StringVar(&c.profile, "profile", "", "save a server CPU profile of each throughput load to this directory")
@@ -664,9 +666,8 @@ func benchOneShot(c *benchConfig, t *table) error {
 	}
 	defer func() { _ = os.RemoveAll(cfg) }()
 	env := append(os.Environ(), "XDG_CONFIG_HOME="+cfg)
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	if _, err := os.Stat(c.minclient); err != nil {
+		return fmt.Errorf("the minimal client, the one-shot send's reference: %w (build it with: go build -o %s ./cmd/lanmsg-load/minclient; 'just bench' does; or skip with -oneshots 0)", err, c.minclient)
 	}
 	for _, to := range []struct {
 		row   string
@@ -699,7 +700,7 @@ func benchOneShot(c *benchConfig, t *table) error {
 		// the machine falls on both alike.
 		var ds, refs []time.Duration
 		for range c.oneshots {
-			for _, cmd := range []*exec.Cmd{send(), exec.Command(self, "oneshot", "-addr", srv.Addr, "hello")} {
+			for _, cmd := range []*exec.Cmd{send(), exec.Command(c.minclient, srv.Addr, "hello")} {
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				start := time.Now()
