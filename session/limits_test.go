@@ -219,10 +219,13 @@ func TestReadTimeout(t *testing.T) {
 }
 
 // TestTrickleWithinReadTimeout: a client that sends one byte every 50ms
-// never stalls for ReadTimeout, so its frame gets through.
+// never stalls for ReadTimeout, so its frame gets through. The frame takes
+// about 4.7 s, more than twice ReadTimeout; ReadTimeout is 40 times the
+// pace, so that a loaded machine delaying this test's writer does not
+// count as the client stalling.
 func TestTrickleWithinReadTimeout(t *testing.T) {
 	t.Parallel()
-	cfg := Config{IdleTimeout: 10 * time.Second, HeaderTimeout: 10 * time.Second, ReadTimeout: 500 * time.Millisecond}
+	cfg := Config{IdleTimeout: 20 * time.Second, HeaderTimeout: 20 * time.Second, ReadTimeout: 2 * time.Second}
 	ts := startServer(t, cfg, Text, nil)
 	c := dialRaw(t, ts.addr)
 	if err := c.SetNoDelay(true); err != nil {
