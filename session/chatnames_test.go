@@ -43,7 +43,7 @@ func TestChatNamesLookAlikes(t *testing.T) {
 		}
 		defer cl.Abort()
 	}
-	if n := ts.log.count("refused by the name policy"); n != 2 {
+	if n := ts.log.Count("refused by the name policy"); n != 2 {
 		t.Errorf("%d refusals logged, want 2", n)
 	}
 }

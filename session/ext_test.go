@@ -167,7 +167,7 @@ func TestExtPlainSessionSilent(t *testing.T) {
 			}
 		})
 	}
-	if n := ts.log.count("extended session"); n != 0 {
+	if n := ts.log.Count("extended session"); n != 0 {
 		t.Errorf("%d sessions became extended; want none", n)
 	}
 }
@@ -264,7 +264,7 @@ func TestExtBangMessages(t *testing.T) {
 	if evs := rec.snapshot(); len(evs) != 0 {
 		t.Errorf("got events %v, want none (no control frames were sent)", evs)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"disconnect"`, fmt.Sprintf(`"messages":%d`, len(want)))
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"disconnect"`, fmt.Sprintf(`"messages":%d`, len(want)))
 }
 
 // TestExtControlFrames: raw control frames of an extended session: "!WHO"
@@ -387,7 +387,7 @@ func testReceiptsUnderShutdown(t *testing.T, end string) {
 			t.Fatalf("output line %d = %q, want %q: the output is not a prefix of what was sent", i, l, want)
 		}
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"server shutting down"`)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"server shutting down"`)
 }
 
 // chatMsgs returns the texts of the msg events from name, and reports
@@ -590,7 +590,7 @@ func TestExtStalledParticipant(t *testing.T) {
 	stalled := dialRaw(t, ts.addr)
 	stalledPeer := stalled.LocalAddr().String()
 	mustWrite(t, stalled, frame(`!HELLO {"v":1,"name":"stalled","chat":true}`))
-	ts.log.waitCount(t, 5*time.Second, 1, "extended session", stalledPeer)
+	ts.log.Wait(t, 5*time.Second, 1, "extended session", stalledPeer)
 
 	recA, recB := newEventRec(), newEventRec()
 	a, _ := dialExt(t, ts.addr, Hello{Name: "a", Chat: true}, recA, ClientConfig{})
@@ -666,7 +666,7 @@ func TestExtStalledParticipant(t *testing.T) {
 		t.Errorf("relay took %v: the stalled participant slowed the others", elapsed)
 	}
 
-	ts.log.waitCount(t, 10*time.Second, 1, "session closed", stalledPeer, `"reason":"`+reasonSlowReader+`"`)
+	ts.log.Wait(t, 10*time.Second, 1, "session closed", stalledPeer, `"reason":"`+reasonSlowReader+`"`)
 	for _, s := range ts.srv.Sessions() {
 		if s.Peer == stalledPeer {
 			t.Errorf("the stalled participant is still a session: %+v", s)
@@ -762,7 +762,7 @@ func TestExtIdleTimeout(t *testing.T) {
 	if err := receipts.Close(); !errors.Is(err, ErrNotConfirmed) {
 		t.Errorf("Close of the timed-out session: %v, want ErrNotConfirmed", err)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"idle timeout"`)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"idle timeout"`)
 
 	// The behaviour under test is time passing: stay silent for 5 idle
 	// timeouts.
@@ -791,7 +791,7 @@ func TestExtIdleTimeout(t *testing.T) {
 	if err := listener.Close(); err != nil {
 		t.Errorf("Close of the chat participant: %v", err)
 	}
-	if n := ts.log.count("session closed", `"reason":"idle timeout"`); n != 1 {
+	if n := ts.log.Count("session closed", `"reason":"idle timeout"`); n != 1 {
 		t.Errorf("%d sessions closed for idleness, want 1", n)
 	}
 }
@@ -841,7 +841,7 @@ func TestControlFrameKeepsFlushing(t *testing.T) {
 	ts := startServer(t, Config{}, Text, nil)
 	c := dialRaw(t, ts.addr)
 	mustWrite(t, c, frame(`!HELLO {"v":1,"name":"paster","chat":true}`))
-	ts.log.waitCount(t, 5*time.Second, 1, "extended session")
+	ts.log.Wait(t, 5*time.Second, 1, "extended session")
 	mustWrite(t, c, append(frame("hello there"), frame("!WHO")...))
 	sessiontest.WaitFor(t, 5*time.Second, "the message before !WHO to be written out", func() bool {
 		return strings.Contains(ts.out.String(), " : hello there\n")
@@ -875,7 +875,7 @@ func TestBigEventKeepsListeners(t *testing.T) {
 			return false
 		})
 	}
-	if n := ts.log.count("send queue full"); n != 0 {
+	if n := ts.log.Count("send queue full"); n != 0 {
 		t.Errorf("%d participants dropped for one big message", n)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,66 +17,11 @@ import (
 	"github.com/lanmsg/lanmsg/transport"
 )
 
-// logRecorder keeps every log line the server writes, so that tests can wait
-// for events ("session closed") instead of sleeping.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-	cond  chan struct{} // closed and replaced on every write
-}
-
-func newLogRecorder() *logRecorder { return &logRecorder{cond: make(chan struct{})} }
-
-func (r *logRecorder) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	r.lines = append(r.lines, string(p))
-	close(r.cond)
-	r.cond = make(chan struct{})
-	r.mu.Unlock()
-	return len(p), nil
-}
-
-// count returns how many lines contain all of subs.
-func (r *logRecorder) count(subs ...string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-next:
-	for _, l := range r.lines {
-		for _, s := range subs {
-			if !strings.Contains(l, s) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
-// waitCount waits until at least n lines contain all of subs.
-func (r *logRecorder) waitCount(t *testing.T, timeout time.Duration, n int, subs ...string) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		r.mu.Lock()
-		ch := r.cond
-		r.mu.Unlock()
-		if r.count(subs...) >= n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %d log lines containing %q (have %d)", timeout, n, subs, r.count(subs...))
-		}
-	}
-}
-
 type testServer struct {
 	srv  *Server
 	addr string
 	out  *sessiontest.SyncBuffer
-	log  *logRecorder
+	log  *sessiontest.Log
 	done chan struct{}
 	err  error // Serve's result, valid after done is closed
 }
@@ -86,7 +30,7 @@ type testServer struct {
 // sessiontest.SyncBuffer if nil), and shuts it down when the test ends.
 func startServer(t *testing.T, cfg Config, format Format, out io.Writer) *testServer {
 	t.Helper()
-	ts := &testServer{log: newLogRecorder(), done: make(chan struct{})}
+	ts := &testServer{log: sessiontest.NewLog(), done: make(chan struct{})}
 	if out == nil {
 		ts.out = &sessiontest.SyncBuffer{}
 		out = ts.out

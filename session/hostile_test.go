@@ -144,7 +144,7 @@ func TestBudgetShedsNonReaders(t *testing.T) {
 	if err := sender.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ts.log.waitCount(t, 10*time.Second, 1, "memory budget exhausted")
+	ts.log.Wait(t, 10*time.Second, 1, "memory budget exhausted")
 	st := ts.srv.Budget()
 	t.Logf("40 messages of %d control bytes to %d members that do not read: %d sessions shed, budget %d of %d bytes in use", maxPayload, listeners, st.Shed, st.Used, st.Limit)
 	if st.Shed == 0 {
@@ -209,7 +209,7 @@ func TestBudgetShedsWaitingOutput(t *testing.T) {
 			errs <- cl.Close()
 		}()
 	}
-	ts.log.waitCount(t, 10*time.Second, 1, "memory budget exhausted")
+	ts.log.Wait(t, 10*time.Second, 1, "memory budget exhausted")
 	// Once the shed sessions have let go, what is held fits the budget,
 	// with the output still blocked.
 	var st BudgetStats
@@ -322,7 +322,7 @@ func TestMaxSessionsPerHost(t *testing.T) {
 	} else if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("the 4th connection: %v, want a reset", err)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "too many sessions from this address", "--max-sessions-per-host")
+	ts.log.Wait(t, 5*time.Second, 1, "too many sessions from this address", "--max-sessions-per-host")
 
 	// Another address: 127.0.0.2 is loopback too.
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
@@ -389,7 +389,7 @@ func TestMinRate(t *testing.T) {
 	if took > 3*window {
 		t.Errorf("reset after %v, want within two windows of %v", took, window)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", reasonTooSlow)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", reasonTooSlow)
 
 	// About 40,000 bytes a second, 400 bytes every 10 ms, for a second:
 	// delivered, with a wide margin for a busy machine.
@@ -437,7 +437,7 @@ func TestChatLiveness(t *testing.T) {
 	if pings == 0 || took > 5*interval {
 		t.Errorf("dropped after %v with %d pings, want pings and a drop within about two intervals", took, pings)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", reasonNoPong)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", reasonNoPong)
 
 	// The lanmsg listener, silent the whole time, is still there.
 	time.Sleep(5 * interval) // time passing is the behaviour under test

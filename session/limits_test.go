@@ -38,7 +38,7 @@ func TestMaxPayload(t *testing.T) {
 	if got := ts.out.String(); got != want {
 		t.Errorf("output %q, want %q", got, want)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"protocol error"`, "frame too large")
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"protocol error"`, "frame too large")
 }
 
 // TestMaxPayloadHugeClaim: a header claiming far more than the limit, with no
@@ -71,7 +71,7 @@ func TestBadHeader(t *testing.T) {
 			if got, want := ts.out.String(), textLine(peer, "before")+"\n"; got != want {
 				t.Errorf("output %q, want %q", got, want)
 			}
-			ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"protocol error"`, "malformed length header")
+			ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"protocol error"`, "malformed length header")
 		})
 	}
 }
@@ -96,7 +96,7 @@ func TestMaxSessions(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("third connection reset after %v, want promptly", d)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, "too many sessions")
+	ts.log.Wait(t, 5*time.Second, 1, "too many sessions")
 
 	for i, c := range []*Client{c1, c2} {
 		if err := c.Send([]byte("still here")); err != nil {
@@ -153,7 +153,7 @@ func TestIdleTimeout(t *testing.T) {
 			t.Errorf("message before the idle timeout missing from output %q", ts.out.String())
 		}
 	})
-	ts.log.waitCount(t, 5*time.Second, 2, "session closed", `"reason":"idle timeout"`)
+	ts.log.Wait(t, 5*time.Second, 2, "session closed", `"reason":"idle timeout"`)
 }
 
 func TestHeaderTimeout(t *testing.T) {
@@ -197,7 +197,7 @@ func TestHeaderTimeout(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	ts.log.waitCount(t, 5*time.Second, 2, "session closed", `"reason":"stalled inside a frame"`)
+	ts.log.Wait(t, 5*time.Second, 2, "session closed", `"reason":"stalled inside a frame"`)
 	if got := ts.out.String(); got != "" {
 		t.Errorf("output %q, want none", got)
 	}
@@ -212,7 +212,7 @@ func TestReadTimeout(t *testing.T) {
 	peer := c.LocalAddr().String()
 	mustWrite(t, c, append(frame("complete"), frame("thirty bytes of payload.......")[:transport.HeaderSize+5]...))
 	checkWithin(t, "stalled payload dropped", expectReset(t, c, 5*time.Second), rt)
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"stalled inside a frame"`)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"stalled inside a frame"`)
 	if got, want := ts.out.String(), textLine(peer, "complete")+"\n"; got != want {
 		t.Errorf("output %q, want %q", got, want)
 	}

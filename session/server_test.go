@@ -67,7 +67,7 @@ func TestRoundTripText(t *testing.T) {
 		t.Fatalf("output mismatch:\n got %q\nwant %q", got, strings.Join(want, "\n")+"\n")
 	}
 	ts.waitSessions(t, 0)
-	ts.log.waitCount(t, 5*time.Second, 1, "session closed", `"reason":"disconnect"`, `"messages":500`)
+	ts.log.Wait(t, 5*time.Second, 1, "session closed", `"reason":"disconnect"`, `"messages":500`)
 }
 
 func TestRoundTripJSON(t *testing.T) {
@@ -212,7 +212,7 @@ func TestConcurrentClients(t *testing.T) {
 		}
 	}
 	ts.waitSessions(t, 0)
-	ts.log.waitCount(t, 5*time.Second, clients, "session closed", `"reason":"disconnect"`)
+	ts.log.Wait(t, 5*time.Second, clients, "session closed", `"reason":"disconnect"`)
 }
 
 // TestRawTutorialClient writes frames as the tutorial's client does: the
@@ -325,7 +325,7 @@ func TestAbruptClientExit(t *testing.T) {
 	mustWrite(t, c2, append(frame("c1"), header(5)[:10]...))
 	c2.Close()
 
-	ts.log.waitCount(t, 5*time.Second, 3, "session closed")
+	ts.log.Wait(t, 5*time.Second, 3, "session closed")
 	ts.waitSessions(t, 0)
 	want := map[string]bool{
 		textLine(peerA, "a1"): true, textLine(peerA, "a2"): true, textLine(peerA, "a3"): true,
@@ -342,10 +342,10 @@ func TestAbruptClientExit(t *testing.T) {
 	for l := range want {
 		t.Errorf("missing output line %q", l)
 	}
-	if n := ts.log.count("session closed", peerA, `"reason":"closed without !DISCONNECT"`); n != 1 {
+	if n := ts.log.Count("session closed", peerA, `"reason":"closed without !DISCONNECT"`); n != 1 {
 		t.Errorf("aborted session: want one 'closed without !DISCONNECT' log line, have %d", n)
 	}
-	if n := ts.log.count("session closed", peerB, `"messages":2`); n != 1 {
+	if n := ts.log.Count("session closed", peerB, `"messages":2`); n != 1 {
 		t.Errorf("truncated session: want a 'session closed' line with 2 messages, have %d", n)
 	}
 
@@ -437,7 +437,7 @@ func TestShutdown(t *testing.T) {
 	for l := range wantSet {
 		t.Errorf("missing output line %q", l)
 	}
-	if n := ts.log.count("session closed", `"reason":"server shutting down"`); n != 3 {
+	if n := ts.log.Count("session closed", `"reason":"server shutting down"`); n != 3 {
 		t.Errorf("%d sessions logged as ended by shutdown, want 3", n)
 	}
 	if c, err := net.DialTimeout("tcp", ts.addr, 2*time.Second); err == nil {

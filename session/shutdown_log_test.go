@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 )
@@ -25,16 +24,10 @@ func TestShutdownLogsNormally(t *testing.T) {
 	}
 	expectReset(t, idle, 5*time.Second)
 	expectReset(t, mid, 5*time.Second)
-	if n := ts.log.count("session closed", `"reason":"server shutting down"`, `"level":"info"`); n != 2 {
-		t.Errorf("%d sessions logged at info as ended by shutdown, want 2:\n%s", n, logText(ts.log))
+	if n := ts.log.Count("session closed", `"reason":"server shutting down"`, `"level":"info"`); n != 2 {
+		t.Errorf("%d sessions logged at info as ended by shutdown, want 2:\n%s", n, ts.log.String())
 	}
-	if n := ts.log.count("session closed", `"error"`); n != 0 {
-		t.Errorf("%d sessions ended by shutdown logged an error:\n%s", n, logText(ts.log))
+	if n := ts.log.Count("session closed", `"error"`); n != 0 {
+		t.Errorf("%d sessions ended by shutdown logged an error:\n%s", n, ts.log.String())
 	}
-}
-
-func logText(r *logRecorder) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.lines, "")
 }

@@ -119,8 +119,8 @@ func TestTLSOnlyRefusesPlain(t *testing.T) {
 		mustWrite(t, c, append(frame("in clear"), frame("!DISCONNECT")...))
 		expectReset(t, c, 5*time.Second)
 	}
-	ts.log.waitCount(t, 5*time.Second, 3, reasonPlainRefused)
-	if n := ts.log.count("plain (unencrypted) session on a --tls-only server"); n != 1 {
+	ts.log.Wait(t, 5*time.Second, 3, reasonPlainRefused)
+	if n := ts.log.Count("plain (unencrypted) session on a --tls-only server"); n != 1 {
 		t.Errorf("refusal logged %d times for 3 refusals within a second; want 1 (rate-limited)", n)
 	}
 	if out := ts.out.String(); out != "" {
@@ -158,7 +158,7 @@ func TestTLSStalledHandshakeBoundedByHeaderTimeout(t *testing.T) {
 	if d < header/2 || d > 5*time.Second {
 		t.Fatalf("reset after %v; want about the header timeout %v", d, header)
 	}
-	ts.log.waitCount(t, 5*time.Second, 1, reasonHandshake)
+	ts.log.Wait(t, 5*time.Second, 1, reasonHandshake)
 	ts.waitSessions(t, 0)
 }
 
@@ -207,7 +207,7 @@ func TestTLSSessionsHeldToLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	ts.log.waitCount(t, 5*time.Second, 1, reasonTooSlow)
+	ts.log.Wait(t, 5*time.Second, 1, reasonTooSlow)
 	t.Logf("TLS session sending 10 bytes of a frame in a 1s window at --min-rate 1000 B/s: reset after %v", time.Since(start))
 }
 
@@ -224,7 +224,7 @@ func TestTLSRefusedClientReadsAlert(t *testing.T) {
 		t.Fatalf("refused client: %v; want the alert (bad certificate)", err)
 	}
 	learned := time.Since(start)
-	ts.log.waitCount(t, 5*time.Second, 1, reasonHandshake)
+	ts.log.Wait(t, 5*time.Second, 1, reasonHandshake)
 	t.Logf("refused client learned why after %v; its session ended after %v (bound: the header timeout, 2s)", learned, time.Since(start))
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("a refused session lasted %v, over the header timeout", d)

@@ -23,11 +23,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 	"github.com/lanmsg/lanmsg/transport"
 )
 
@@ -64,85 +64,6 @@ func advBinary(t *testing.T) string {
 	return advBin
 }
 
-// advLog follows a process's stderr: it keeps every line and lets tests wait
-// for one.
-type advLog struct {
-	mu    sync.Mutex
-	lines []string
-	cond  chan struct{} // closed and replaced on every line, and at EOF
-	eof   bool
-}
-
-func newAdvLog() *advLog { return &advLog{cond: make(chan struct{})} }
-
-func (l *advLog) add(line string) {
-	l.mu.Lock()
-	l.lines = append(l.lines, line)
-	close(l.cond)
-	l.cond = make(chan struct{})
-	l.mu.Unlock()
-}
-
-func (l *advLog) close() {
-	l.mu.Lock()
-	l.eof = true
-	close(l.cond)
-	l.cond = make(chan struct{})
-	l.mu.Unlock()
-}
-
-// count returns how many lines contain every one of subs.
-func (l *advLog) count(subs ...string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-next:
-	for _, line := range l.lines {
-		for _, s := range subs {
-			if !strings.Contains(line, s) {
-				continue next
-			}
-		}
-		n++
-	}
-	return n
-}
-
-func (l *advLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-// tail returns the last n lines, for failure messages.
-func (l *advLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines[max(0, len(l.lines)-n):], "\n")
-}
-
-// wait waits until at least n lines contain all of subs.
-func (l *advLog) wait(t *testing.T, timeout time.Duration, n int, subs ...string) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		l.mu.Lock()
-		ch, eof := l.cond, l.eof
-		l.mu.Unlock()
-		if l.count(subs...) >= n {
-			return
-		}
-		if eof {
-			t.Fatalf("process exited before logging %d lines with %q; log:\n%s", n, subs, l.tail(30))
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("timed out after %v waiting for %d log lines with %q (have %d); log tail:\n%s", timeout, n, subs, l.count(subs...), l.tail(30))
-		}
-	}
-}
-
 // advServer is a running `lanmsg serve`.
 type advServer struct {
 	t         *testing.T
@@ -152,7 +73,7 @@ type advServer struct {
 	addr      string
 	debugAddr string
 	outPath   string // stdout, when it goes to a file
-	log       *advLog
+	log       *sessiontest.Log
 	exited    chan struct{}
 	waitErr   error // valid after exited is closed
 	exitedAt  time.Time
@@ -180,7 +101,7 @@ var advHTTP = &http.Client{
 // the end of the test if it still runs.
 func advStart(t *testing.T, stdout *os.File, flags ...string) *advServer {
 	t.Helper()
-	s := &advServer{t: t, bin: advBinary(t), log: newAdvLog(), exited: make(chan struct{})}
+	s := &advServer{t: t, bin: advBinary(t), log: sessiontest.NewLog(), exited: make(chan struct{})}
 	readyFile := filepath.Join(t.TempDir(), "serve.ready")
 	args := append([]string{"--log-format", "json", "serve", "--no-advertise",
 		"--listen", "127.0.0.1:0", "--debug-listen", "127.0.0.1:0", "--ready-file", readyFile}, flags...)
@@ -211,16 +132,16 @@ func advStart(t *testing.T, stdout *os.File, flags ...string) *advServer {
 			<-s.exited
 		}
 		if t.Failed() {
-			t.Logf("server log tail:\n%s", s.log.tail(40))
+			t.Logf("server log tail:\n%s", s.log.Tail(40))
 		}
 	})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			s.log.add(sc.Text())
+			s.log.Add(sc.Text())
 		}
-		s.log.close()
+		s.log.Close()
 		s.waitErr = s.cmd.Wait() // after the pipe is read to its end
 		s.exitedAt = time.Now()
 		close(s.exited)

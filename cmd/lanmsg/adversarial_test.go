@@ -168,7 +168,7 @@ func advMalformedFrames(t *testing.T) {
 	if strings.Contains(out, "BAD") || strings.Contains(out, "AFTER") {
 		t.Errorf("bytes of a malformed frame reached the output:\n%.2000s", out)
 	}
-	if n := s.log.count("protocol error"); n < len(bad)-5 { // truncation is a protocol error too
+	if n := s.log.Count("protocol error"); n < len(bad)-5 { // truncation is a protocol error too
 		t.Errorf("only %d sessions logged a protocol error, want about %d", n, len(bad))
 	}
 	s.sendValid("after malformed frames")
@@ -494,7 +494,7 @@ func advBeyondMaxSessions(t *testing.T) {
 		t.Errorf("slowest refusal took %v, want under 1s", d)
 	}
 	const refusal = "connection refused: too many sessions"
-	lines := s.log.count(refusal)
+	lines := s.log.Count(refusal)
 	if lines < 1 || lines > int(elapsed/time.Second)+2 {
 		t.Errorf("%d refusal log lines for %d refusals over %v: want at least one, at most one a second", lines, extra, elapsed)
 	}
@@ -513,7 +513,7 @@ func advBeyondMaxSessions(t *testing.T) {
 // without a spin or a leak; a frame before the vanishing is delivered.
 func advVanishingClients(t *testing.T) {
 	s := advStart(t, nil, "--max-payload", "1MiB", "--max-sessions-per-host", "1000")
-	closedBefore := s.log.count("session closed")
+	closedBefore := s.log.Count("session closed")
 	kinds := []struct {
 		name    string
 		partial []byte
@@ -562,7 +562,7 @@ func advVanishingClients(t *testing.T) {
 	}
 	wg.Wait()
 	total := len(kinds) * each
-	s.log.wait(t, 10*time.Second, closedBefore+total, "session closed")
+	s.log.Wait(t, 10*time.Second, closedBefore+total, "session closed")
 	out := s.output()
 	for _, d := range delivered {
 		if got := advPeerLines(out, d.peer); len(got) != 1 || got[0] != d.msg {
@@ -867,7 +867,7 @@ func advSecondSignal(t *testing.T) {
 	}()
 	advWaitStalled(t, &progress)
 	s.signal(syscall.SIGTERM)
-	s.log.wait(t, 5*time.Second, 1, "shutting down")
+	s.log.Wait(t, 5*time.Second, 1, "shutting down")
 	start := time.Now()
 	s.signal(syscall.SIGINT)
 	at, err := s.waitExit(10 * time.Second)

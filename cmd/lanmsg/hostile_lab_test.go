@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lanmsg/lanmsg/discovery/netlab"
+	"github.com/lanmsg/lanmsg/session/sessiontest"
 )
 
 // inNetns runs fn on an OS thread that has joined the network namespace ns:
@@ -125,7 +126,7 @@ func TestHostileLab(t *testing.T) {
 	defer out.Close()
 	cmd := lab.Command(1, bin, "--log-format", "json", "serve", "--no-advertise", "--listen", lab.Addr(1).String()+":0", "--debug-listen", "127.0.0.1:0", "--ready-file", readyFile)
 	cmd.Stdout = out
-	logs := newAdvLog()
+	logs := sessiontest.NewLog()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -139,9 +140,9 @@ func TestHostileLab(t *testing.T) {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			logs.add(sc.Text())
+			logs.Add(sc.Text())
 		}
-		logs.close()
+		logs.Close()
 		_ = cmd.Wait()
 		close(exited)
 	}()
@@ -149,7 +150,7 @@ func TestHostileLab(t *testing.T) {
 		_ = cmd.Process.Kill() // by PID
 		<-exited
 		if t.Failed() {
-			t.Logf("server log tail:\n%s", logs.tail(30))
+			t.Logf("server log tail:\n%s", logs.Tail(30))
 		}
 	})
 	info, err := waitReady(readyFile, exited, 10*time.Second)

@@ -81,7 +81,7 @@ func (s *advServer) timedValid(tag string) time.Duration {
 	s.t.Helper()
 	d := s.sendValid(tag)
 	if d > time.Second {
-		s.t.Errorf("a valid send %s took %v, want confirmed within 1s; server log:\n%s", tag, d, s.log.tail(30))
+		s.t.Errorf("a valid send %s took %v, want confirmed within 1s; server log:\n%s", tag, d, s.log.Tail(30))
 	}
 	return d
 }
@@ -199,7 +199,7 @@ func hostileOneHostTakesEverySlot(t *testing.T) {
 	if st.Sessions > session.DefaultMaxSessionsPerHost {
 		t.Errorf("%d sessions open, want at most %d", st.Sessions, session.DefaultMaxSessionsPerHost)
 	}
-	if n := s.log.count("too many sessions from this address"); n == 0 || n > 20 {
+	if n := s.log.Count("too many sessions from this address"); n == 0 || n > 20 {
 		t.Errorf("%d log lines for the refusals, want a few (rate-limited)", n)
 	}
 	for _, c := range conns {
@@ -276,8 +276,8 @@ func hostileTrickle(t *testing.T) {
 	if longest > 2*session.DefaultMinRateWindow {
 		t.Errorf("a trickler held its slot for %v, over two --min-rate windows", longest)
 	}
-	s.log.wait(t, 5*time.Second, len(ts), "session closed", "under --min-rate")
-	if n := s.log.count("session closed", "under --min-rate"); n != len(ts) {
+	s.log.Wait(t, 5*time.Second, len(ts), "session closed", "under --min-rate")
+	if n := s.log.Count("session closed", "under --min-rate"); n != len(ts) {
 		t.Errorf("%d sessions closed for their rate, want %d", n, len(ts))
 	}
 	s.checkRecovered()
